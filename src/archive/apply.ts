@@ -1,0 +1,259 @@
+/**
+ * Extraction of a layer tar into an empty directory (a layer's upper dir), with overlay2's
+ * rules: replacement, whiteouts → 0/0 devices, opaque markers → xattr, ownership through the id
+ * mapping, xattrs, modes, nanosecond times, directory times set last.
+ *
+ * Safety without a chroot: the target starts empty and nothing else writes to it, so everything
+ * in it was made by this tar and is tracked here. An entry is refused when its path (or a
+ * hardlink's target) would go through a symlink this tar made, or climb above the root.
+ * Syscalls are synchronous on purpose: they are short, and a thread-pool hop per call would
+ * cost more than the call.
+ */
+import fs from 'node:fs';
+import { InvalidArchiveError, IoError, StrataError, UnsafeArchiveError, errnoOf } from '../errors';
+import type { IdMapping } from '../idmap';
+import { lsetxattr, lutimesNs, mknod, type NsTime } from '../sys/libc';
+import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf } from './entry-path';
+import type { TarEntry } from './tar-header';
+import { readTar } from './tar-reader';
+import { OPAQUE_XATTR, classifyTarName } from './whiteout';
+
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+const MAX_TIME_NS = 2n ** 63n - 1n;
+
+export interface ApplyOptions {
+  idMap: IdMapping;
+  /** called once per xattr that the filesystem refused (ENOTSUP/EPERM), which overlay2 also ignores */
+  onIgnoredXattr?: (entry: string, name: string, errno: string) => void;
+}
+
+interface DeferredTimes {
+  rel: string;
+  atime: NsTime;
+  mtime: NsTime;
+}
+
+function toNsTime(ns: bigint): NsTime {
+  // Times Go cannot represent for chtimes (before 1970, after 2262) become the epoch.
+  if (ns < 0n || ns > MAX_TIME_NS) return { sec: 0, nsec: 0 };
+  return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
+}
+
+/** Extractor holds the state of one extraction. */
+class Extractor {
+  readonly #root: ByteRoot;
+  readonly #opts: ApplyOptions;
+  /** directories known to exist ('' is the root) */
+  readonly #dirs = new Set<string>(['']);
+  /** symlinks this tar created: never traversed */
+  readonly #symlinks = new Set<string>();
+  readonly #dirTimes: DeferredTimes[] = [];
+  readonly #rootOwner: { uid: number; gid: number };
+
+  constructor(root: string, opts: ApplyOptions) {
+    this.#root = new ByteRoot(root);
+    this.#opts = opts;
+    this.#rootOwner = opts.idMap.rootPair();
+  }
+
+  async entry(entry: TarEntry, data: () => AsyncGenerator<Buffer>): Promise<void> {
+    const rel = layerRelative(entry.name);
+    if (rel === '') {
+      if (entry.type !== 'dir') throw new UnsafeArchiveError(entry.name, 'only a directory may replace the layer root');
+      this.#finish(entry, rel, this.#root.path(''));
+      return;
+    }
+    const parent = parentOf(rel);
+    this.#ensureDir(parent, entry.name);
+    const target = this.#root.path(rel);
+    const existing = lstatOrNull(target);
+    if (existing && !(existing.isDirectory() && entry.type === 'dir')) this.#remove(rel, target);
+    const uid = this.#opts.idMap.toHostUid(entry.uid);
+    const gid = this.#opts.idMap.toHostGid(entry.gid);
+
+    const whiteout = classifyTarName(baseOf(rel));
+    if (whiteout?.kind === 'opaque') {
+      lsetxattr(this.#root.path(parent), OPAQUE_XATTR, Buffer.from('y'));
+      return;
+    }
+    if (whiteout?.kind === 'whiteout') {
+      if (whiteout.name === '') throw new UnsafeArchiveError(entry.name, 'whiteout without a name');
+      const hidden = this.#root.path(joinRel(parent, whiteout.name));
+      mknod(hidden, S_IFCHR, 0, 0);
+      fs.lchownSync(hidden, uid, gid);
+      return;
+    }
+
+    switch (entry.type) {
+      case 'dir':
+        if (!existing?.isDirectory()) fs.mkdirSync(target, 0o700);
+        this.#dirs.add(rel);
+        break;
+      case 'file':
+        await this.#writeFile(entry, target, data);
+        break;
+      case 'hardlink': {
+        const linked = this.#linkTarget(entry);
+        fs.linkSync(this.#root.path(linked), target);
+        if (this.#symlinks.has(linked)) this.#symlinks.add(rel);
+        break;
+      }
+      case 'symlink':
+        fs.symlinkSync(Buffer.from(entry.linkname, 'latin1'), target);
+        this.#symlinks.add(rel);
+        break;
+      case 'char':
+      case 'block':
+        mknod(target, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
+        break;
+      case 'fifo':
+        mknod(target, S_IFIFO | (entry.mode & 0o7777), 0, 0);
+        break;
+    }
+    fs.lchownSync(target, uid, gid);
+    this.#finish(entry, rel, target);
+  }
+
+  /** finish applies xattrs, mode and times the way Docker's createTarFile does. */
+  #finish(entry: TarEntry, rel: string, target: Buffer): void {
+    if (rel === '') {
+      fs.lchownSync(target, this.#opts.idMap.toHostUid(entry.uid), this.#opts.idMap.toHostGid(entry.gid));
+    }
+    for (const [name, value] of entry.xattrs) {
+      try {
+        lsetxattr(target, name, value);
+      } catch (err) {
+        const errno = errnoOf(err);
+        if (errno !== 'ENOTSUP' && errno !== 'EPERM' && errno !== 'EOPNOTSUPP') throw err;
+        this.#opts.onIgnoredXattr?.(entry.name, name, errno);
+      }
+    }
+    // A hardlink entry's mode and times go to the shared inode unless it is a symlink.
+    const viaLink = entry.type === 'hardlink' && this.#symlinks.has(rel);
+    if (entry.type !== 'symlink' && !viaLink) fs.chmodSync(target, entry.mode & 0o7777);
+    const mtime = toNsTime(entry.mtimeNs);
+    if (entry.type === 'dir') {
+      // Directory times are set after all children exist; a missing atime is the epoch, as in Go.
+      this.#dirTimes.push({ rel, atime: toNsTime(entry.atimeNs ?? -1n), mtime });
+      return;
+    }
+    if (viaLink) return;
+    const atimeNs = entry.atimeNs !== undefined && entry.atimeNs > entry.mtimeNs ? entry.atimeNs : entry.mtimeNs;
+    lutimesNs(target, toNsTime(atimeNs), mtime);
+  }
+
+  async #writeFile(entry: TarEntry, target: Buffer, data: () => AsyncGenerator<Buffer>): Promise<void> {
+    const fd = fs.openSync(target, 'wx', 0o600);
+    try {
+      const regions = entry.sparse?.regions ?? [{ offset: 0, length: Number.MAX_SAFE_INTEGER }];
+      let region = 0;
+      let inRegion = 0;
+      for await (const chunk of data()) {
+        let pos = 0;
+        while (pos < chunk.length) {
+          while (region < regions.length && inRegion >= regions[region]!.length) {
+            region++;
+            inRegion = 0;
+          }
+          if (region >= regions.length) throw new InvalidArchiveError(`sparse entry ${JSON.stringify(entry.name)} has more data than its map`);
+          const n = Math.min(chunk.length - pos, regions[region]!.length - inRegion);
+          fs.writeSync(fd, chunk, pos, n, regions[region]!.offset + inRegion);
+          pos += n;
+          inRegion += n;
+        }
+      }
+      if (entry.sparse) fs.ftruncateSync(fd, entry.sparse.realSize);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  #linkTarget(entry: TarEntry): string {
+    const linked = layerRelative(entry.linkname, 'hardlink target');
+    if (linked === '') throw new UnsafeArchiveError(entry.name, 'a hardlink cannot point at the layer root');
+    this.#refuseSymlinkAncestors(parentOf(linked), entry.name, 'its hardlink target');
+    return linked;
+  }
+
+  /** ensureDir makes sure `rel` is a directory, creating implied parents 0755 owned by (remapped) root. */
+  #ensureDir(rel: string, name: string): void {
+    if (this.#dirs.has(rel)) return;
+    this.#refuseSymlinkAncestors(rel, name, 'its path');
+    let cur = '';
+    for (const part of rel.split('/')) {
+      cur = joinRel(cur, part);
+      if (this.#dirs.has(cur)) continue;
+      const p = this.#root.path(cur);
+      try {
+        fs.mkdirSync(p, 0o755);
+      } catch (err) {
+        if (errnoOf(err) !== 'EEXIST') throw err;
+        if (!lstatOrNull(p)?.isDirectory()) throw new InvalidArchiveError(`entry ${JSON.stringify(name)} needs ${JSON.stringify(cur)} to be a directory, but an earlier entry made it something else`);
+        this.#dirs.add(cur);
+        continue;
+      }
+      fs.chmodSync(p, 0o755);
+      fs.lchownSync(p, this.#rootOwner.uid, this.#rootOwner.gid);
+      this.#dirs.add(cur);
+    }
+  }
+
+  #refuseSymlinkAncestors(rel: string, name: string, what: string): void {
+    if (this.#symlinks.size === 0 || rel === '') return;
+    let cur = '';
+    for (const part of rel.split('/')) {
+      cur = joinRel(cur, part);
+      if (this.#symlinks.has(cur)) {
+        throw new UnsafeArchiveError(name, `${what} goes through ${JSON.stringify(cur)}, a symlink written earlier in this layer; following it could leave the layer`);
+      }
+    }
+  }
+
+  #remove(rel: string, target: Buffer): void {
+    fs.rmSync(target, { recursive: true, force: true });
+    for (const set of [this.#dirs, this.#symlinks]) {
+      for (const p of set) if (isWithin(p, rel)) set.delete(p);
+    }
+  }
+
+  /** end sets the directory times that creating children disturbed. */
+  end(): void {
+    for (const { rel, atime, mtime } of this.#dirTimes) {
+      const target = this.#root.path(rel);
+      if (lstatOrNull(target)?.isDirectory()) lutimesNs(target, atime, mtime);
+    }
+  }
+}
+
+function lstatOrNull(p: Buffer): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/**
+ * applyTar extracts a layer tar into `root` (which must be empty). It throws
+ * UnsafeArchiveError, InvalidArchiveError or IoError; the caller discards `root` on failure.
+ */
+export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string>, root: string, opts: ApplyOptions): Promise<void> {
+  const extractor = new Extractor(root, opts);
+  let current = '';
+  try {
+    for await (const { entry, data } of readTar(input)) {
+      current = entry.name;
+      if (entry.type === undefined || !['0', '\0', '7', '1', '2', '3', '4', '5', '6', 'S'].includes(entry.typeflag)) {
+        throw new InvalidArchiveError(`entry ${JSON.stringify(entry.name)} has an unsupported tar type ${JSON.stringify(entry.typeflag)}`);
+      }
+      await extractor.entry(entry, data);
+    }
+    extractor.end();
+  } catch (err) {
+    if (err instanceof StrataError) throw err;
+    throw new IoError(`extracting ${JSON.stringify(Buffer.from(current, 'latin1').toString('utf8'))}`, err);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Tar header encoding and decoding (pure): ustar blocks, PAX records (binary-safe), GNU long
+ * names and base-256 numbers. Names are carried as "byte strings" (latin1: one char per byte),
+ * so file names that are not UTF-8 survive untouched; see bytePath().
+ */
+
+export const BLOCK = 512;
+
+export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
+
+/** TarEntry is one logical entry after PAX/GNU extensions have been folded in. */
+export interface TarEntry {
+  /** name as a byte string (latin1), as stored in the archive */
+  name: string;
+  type: EntryType;
+  /** the raw typeflag, to report unsupported ones */
+  typeflag: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** mtime and atime in nanoseconds since the epoch (atime undefined when absent) */
+  mtimeNs: bigint;
+  atimeNs?: bigint;
+  linkname: string;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+  /** SCHILY.xattr.* records: attribute name → raw value bytes */
+  xattrs: Map<string, Buffer>;
+  /** for sparse files: the data regions and the real size; the stored data is the regions in order */
+  sparse?: { regions: Array<{ offset: number; length: number }>; realSize: number; mapInData: boolean };
+}
+
+const TYPES: Record<string, EntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+};
+const TYPEFLAGS: Record<EntryType, string> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+};
+
+/** typeOf maps a typeflag to an entry type, or undefined for ones we do not extract. */
+export function typeOf(flag: string): EntryType | undefined {
+  return TYPES[flag];
+}
+
+// ---------- decoding ----------
+
+function cstring(buf: Buffer, off: number, len: number): string {
+  const end = buf.indexOf(0, off);
+  return buf.toString('latin1', off, end === -1 || end > off + len ? off + len : end);
+}
+
+/** parseNumeric reads an octal field, or a base-256 one (high bit set) as GNU tar writes large values. */
+export function parseNumeric(buf: Buffer, off: number, len: number): number {
+  if (buf[off]! & 0x80) {
+    let value = BigInt(buf[off]! & 0x7f);
+    for (let i = 1; i < len; i++) value = (value << 8n) | BigInt(buf[off + i]!);
+    if (buf[off]! & 0x40) throw new RangeError('negative base-256 number in tar header');
+    return Number(value);
+  }
+  const text = cstring(buf, off, len).replace(/[ \0]+$/, '').trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text)) throw new RangeError(`invalid octal number ${JSON.stringify(text)} in tar header`);
+  return parseInt(text, 8);
+}
+
+function checksumOf(block: Buffer): number {
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
+  return sum;
+}
+
+/** isZeroBlock tells whether a block is all zeros (end-of-archive marker). */
+export function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+export interface RawHeader {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: string;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+  /** old GNU sparse: regions in the header, whether extension blocks follow, real size */
+  gnuSparse?: { regions: Array<{ offset: number; length: number }>; extended: boolean; realSize: number };
+}
+
+/** decodeHeader parses one 512-byte header block; it throws on a bad checksum. */
+export function decodeHeader(block: Buffer): RawHeader {
+  const stored = parseNumeric(block, 148, 8);
+  if (stored !== checksumOf(block)) throw new RangeError('tar header checksum mismatch (not a tar stream, or corrupted)');
+  const magic = block.toString('latin1', 257, 263);
+  let name = cstring(block, 0, 100);
+  const typeflag = String.fromCharCode(block[156]!);
+  if (magic === 'ustar\0') {
+    const prefix = cstring(block, 345, 155);
+    if (prefix) name = `${prefix}/${name}`;
+  }
+  const header: RawHeader = {
+    name,
+    mode: parseNumeric(block, 100, 8),
+    uid: parseNumeric(block, 108, 8),
+    gid: parseNumeric(block, 116, 8),
+    size: parseNumeric(block, 124, 12),
+    mtime: parseNumeric(block, 136, 12),
+    typeflag,
+    linkname: cstring(block, 157, 100),
+    uname: cstring(block, 265, 32),
+    gname: cstring(block, 297, 32),
+    devmajor: parseNumeric(block, 329, 8),
+    devminor: parseNumeric(block, 337, 8),
+  };
+  if (typeflag === 'S' && magic === 'ustar ') {
+    header.gnuSparse = {
+      regions: readSparseRegions(block, 386, 4),
+      extended: block[482] !== 0,
+      realSize: parseNumeric(block, 483, 12),
+    };
+  }
+  return header;
+}
+
+/** readSparseRegions reads up to `count` (offset, numbytes) pairs of 12+12 bytes from an old GNU sparse block. */
+export function readSparseRegions(block: Buffer, off: number, count: number): Array<{ offset: number; length: number }> {
+  const regions: Array<{ offset: number; length: number }> = [];
+  for (let i = 0; i < count; i++) {
+    const at = off + i * 24;
+    if (block[at] === 0) break;
+    regions.push({ offset: parseNumeric(block, at, 12), length: parseNumeric(block, at + 12, 12) });
+  }
+  return regions;
+}
+
+/**
+ * parsePax parses PAX extended header records in order; values stay raw bytes (xattrs may be
+ * binary) and repeated keys are kept (GNU sparse 0.0 repeats offset/numbytes).
+ */
+export function parsePax(data: Buffer): Array<[string, Buffer]> {
+  const records: Array<[string, Buffer]> = [];
+  let pos = 0;
+  while (pos < data.length) {
+    const space = data.indexOf(0x20, pos);
+    if (space === -1) break;
+    const len = parseInt(data.toString('latin1', pos, space), 10);
+    if (!Number.isFinite(len) || len <= 0 || pos + len > data.length) throw new RangeError('malformed PAX record');
+    const record = data.subarray(space + 1, pos + len - 1);
+    const eq = record.indexOf(0x3d);
+    if (eq === -1) throw new RangeError('malformed PAX record (no "=")');
+    records.push([record.toString('utf8', 0, eq), record.subarray(eq + 1)]);
+    pos += len;
+  }
+  return records;
+}
+
+/** parsePaxTime converts "1577934245.6" to nanoseconds since the epoch. */
+export function parsePaxTime(text: string): bigint {
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text.trim());
+  if (!m) throw new RangeError(`invalid PAX time ${JSON.stringify(text)}`);
+  const frac = (m[3] ?? '').padEnd(9, '0').slice(0, 9);
+  const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt(frac);
+  return m[1] ? -ns : ns;
+}
+
+// ---------- encoding ----------
+
+function writeString(block: Buffer, value: string, off: number, len: number): void {
+  block.write(value, off, len, 'latin1');
+}
+
+function writeOctal(block: Buffer, value: number, off: number, len: number): void {
+  writeString(block, value.toString(8).padStart(len - 1, '0') + '\0', off, len);
+}
+
+/** fitsOctal tells whether a value fits an octal field of `len` bytes (with its terminator). */
+export function fitsOctal(value: number, len: number): boolean {
+  return value >= 0 && value < 8 ** (len - 1);
+}
+
+/** HeaderFields is what the writer needs for one entry (names as byte strings). */
+export interface HeaderFields {
+  name: string;
+  type: EntryType;
+  /** mode including the S_IF* file-type bits, as Docker writes it */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeSec: number;
+  linkname?: string;
+  uname?: string;
+  gname?: string;
+  devmajor?: number;
+  devminor?: number;
+  xattrs?: Map<string, Buffer>;
+}
+
+function isAscii(s: string): boolean {
+  return /^[\x00-\x7f]*$/.test(s);
+}
+
+// USTAR splits long names at a '/' into a 155-byte prefix and a 100-byte name.
+function splitUstarName(name: string): [string, string] | undefined {
+  if (name.length <= 100) return ['', name];
+  for (let i = name.length - 1; i > 0; i--) {
+    if (name[i] !== '/') continue;
+    const prefix = name.slice(0, i);
+    const rest = name.slice(i + 1);
+    if (prefix.length <= 155 && rest.length <= 100 && rest.length > 0) return [prefix, rest];
+    if (rest.length > 100) break;
+  }
+  return undefined;
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length > len) len++;
+  return Buffer.concat([Buffer.from(String(len), 'latin1'), body]);
+}
+
+function ustarBlock(f: HeaderFields, name: string, prefix: string, typeflag: string, size: number): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  writeString(block, name, 0, 100);
+  writeOctal(block, f.mode & 0o7777777, 100, 8);
+  writeOctal(block, fitsOctal(f.uid, 8) ? f.uid : 0, 108, 8);
+  writeOctal(block, fitsOctal(f.gid, 8) ? f.gid : 0, 116, 8);
+  writeOctal(block, size, 124, 12);
+  writeOctal(block, fitsOctal(f.mtimeSec, 12) ? f.mtimeSec : 0, 136, 12);
+  block.write(typeflag, 156, 1, 'latin1');
+  writeString(block, f.linkname && f.linkname.length <= 100 ? f.linkname : '', 157, 100);
+  writeString(block, 'ustar\x0000', 257, 8);
+  writeString(block, f.uname ?? '', 265, 32);
+  writeString(block, f.gname ?? '', 297, 32);
+  if (f.type === 'char' || f.type === 'block') {
+    writeOctal(block, f.devmajor ?? 0, 329, 8);
+    writeOctal(block, f.devminor ?? 0, 337, 8);
+  }
+  writeString(block, prefix, 345, 155);
+  writeOctal(block, checksumOf(block), 148, 7);
+  block[155] = 0x20;
+  return block;
+}
+
+/**
+ * encodeHeader returns the header block(s) for an entry: a plain USTAR block when everything
+ * fits, otherwise a PAX extended header first (long or non-ASCII names, large ids, xattrs),
+ * which is what Go's archive/tar (and so Docker) does.
+ */
+export function encodeHeader(f: HeaderFields): Buffer {
+  const pax: Array<[string, Buffer]> = [];
+  const asUtf8 = (s: string) => Buffer.from(s, 'latin1');
+  const split = isAscii(f.name) ? splitUstarName(f.name) : undefined;
+  if (!split) pax.push(['path', asUtf8(f.name)]);
+  if (f.linkname && (f.linkname.length > 100 || !isAscii(f.linkname))) pax.push(['linkpath', asUtf8(f.linkname)]);
+  if (!fitsOctal(f.uid, 8)) pax.push(['uid', Buffer.from(String(f.uid))]);
+  if (!fitsOctal(f.gid, 8)) pax.push(['gid', Buffer.from(String(f.gid))]);
+  if (!fitsOctal(f.size, 12)) pax.push(['size', Buffer.from(String(f.size))]);
+  if (!fitsOctal(f.mtimeSec, 12)) pax.push(['mtime', Buffer.from(String(f.mtimeSec))]);
+  if ((f.uname ?? '').length > 32 || !isAscii(f.uname ?? '')) pax.push(['uname', asUtf8(f.uname ?? '')]);
+  if ((f.gname ?? '').length > 32 || !isAscii(f.gname ?? '')) pax.push(['gname', asUtf8(f.gname ?? '')]);
+  for (const [key, value] of [...(f.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    pax.push([`SCHILY.xattr.${key}`, value]);
+  }
+  const typeflag = TYPEFLAGS[f.type];
+  const [prefix, shortName] = split ?? ['', f.name.slice(0, 100)];
+  const main = ustarBlock(f, shortName, prefix, typeflag, fitsOctal(f.size, 12) ? f.size : 0);
+  if (pax.length === 0) return main;
+  const body = Buffer.concat(pax.map(([k, v]) => paxRecord(k, v)));
+  const paxName = `PaxHeaders.0/${shortName}`.slice(0, 100);
+  const paxHeader = ustarBlock(
+    { name: paxName, type: 'file', mode: 0, uid: 0, gid: 0, size: body.length, mtimeSec: 0 },
+    paxName,
+    '',
+    'x',
+    body.length,
+  );
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/** padding returns how many zero bytes bring `size` to a block boundary. */
+export function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}

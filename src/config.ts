@@ -1,0 +1,51 @@
+/** Settings of `strata serve`: one zod schema for flags and environment, with defaults that just work. */
+import { z } from 'zod';
+
+export const DEFAULT_SOCKET = '/run/docker/plugins/strata.sock';
+export const DEFAULT_STATE_DIR = '/var/lib/strata';
+
+export const ConfigSchema = z.object({
+  socket: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_SOCKET),
+  stateDir: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_STATE_DIR),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = Readonly<z.infer<typeof ConfigSchema>>;
+
+const FLAGS: Record<string, keyof Config> = {
+  '--socket': 'socket',
+  '--state-dir': 'stateDir',
+  '--log-level': 'logLevel',
+};
+const ENV: Record<string, keyof Config> = {
+  STRATA_SOCKET: 'socket',
+  STRATA_STATE_DIR: 'stateDir',
+  STRATA_LOG_LEVEL: 'logLevel',
+};
+
+/** configFlags lists the flags for help texts. */
+export const configFlags = Object.keys(FLAGS);
+
+/**
+ * parseConfig reads settings from flags (`--x value` or `--x=value`) over environment variables
+ * over defaults. It throws an Error with a readable message for unknown flags or bad values.
+ */
+export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv): Config {
+  const raw: Record<string, string> = {};
+  for (const [name, key] of Object.entries(ENV)) if (env[name]) raw[key] = env[name]!;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const key = FLAGS[flag];
+    if (!key) throw new Error(`unknown option ${flag} (known: ${configFlags.join(', ')})`);
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new Error(`option ${flag} needs a value`);
+    raw[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new Error(`invalid settings: ${issues.join('; ')}`);
+  }
+  return Object.freeze(parsed.data);
+}

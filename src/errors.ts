@@ -1,0 +1,110 @@
+/**
+ * The one error hierarchy of Strata. Lower rooms (store, archive, sys) throw these; only
+ * `server/error-handler.ts` turns them into `{"Err": …}` replies, with `status` as the HTTP code.
+ */
+export type ErrorCode =
+  | 'STRATA_ERR_ARG_INVALID'
+  | 'STRATA_ERR_LAYER_NOT_FOUND'
+  | 'STRATA_ERR_LAYER_EXISTS'
+  | 'STRATA_ERR_LAYER_BUSY'
+  | 'STRATA_ERR_TAR_UNSAFE_ENTRY'
+  | 'STRATA_ERR_TAR_INVALID'
+  | 'STRATA_ERR_CMD_FAILED'
+  | 'STRATA_ERR_KERNEL_UNSUPPORTED'
+  | 'STRATA_ERR_NOT_INITIALISED'
+  | 'STRATA_ERR_IO';
+
+export class StrataError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = options?.status ?? 500;
+  }
+}
+
+export class InvalidArgumentError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_ARG_INVALID', message, { ...options, status: 400 });
+  }
+}
+
+export class NotFoundError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_LAYER_NOT_FOUND', message, { ...options, status: 404 });
+  }
+}
+
+export class AlreadyExistsError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_LAYER_EXISTS', message, { ...options, status: 409 });
+  }
+}
+
+export class FailedPreconditionError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_LAYER_BUSY', message, { ...options, status: 409 });
+  }
+}
+
+/** A tar entry that would write outside its layer, or that cannot be represented safely. */
+export class UnsafeArchiveError extends StrataError {
+  readonly entry: string;
+  constructor(entry: string, reason: string) {
+    super('STRATA_ERR_TAR_UNSAFE_ENTRY', `refused tar entry ${JSON.stringify(entry)}: ${reason}`, { status: 400 });
+    this.entry = entry;
+  }
+}
+
+/** A tar stream that is malformed or ends early. */
+export class InvalidArchiveError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_TAR_INVALID', message, { ...options, status: 400 });
+  }
+}
+
+export class CommandFailedError extends StrataError {
+  readonly argv: readonly string[];
+  readonly exitCode: number | null;
+  readonly stderrTail: string;
+  constructor(argv: readonly string[], exitCode: number | null, signal: string | null, stderr: string, cause?: unknown) {
+    const how = signal ? `killed by ${signal}` : exitCode === null ? 'could not start' : `exit code ${exitCode}`;
+    const tail = stderr.trim().split('\n').slice(-3).join(' | ');
+    super('STRATA_ERR_CMD_FAILED', `${argv[0]} failed (${how})${tail ? `: ${tail}` : ''}`, { cause });
+    this.argv = argv;
+    this.exitCode = exitCode;
+    this.stderrTail = tail;
+  }
+}
+
+export class NotSupportedError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_KERNEL_UNSUPPORTED', message, options);
+  }
+}
+
+export class NotInitialisedError extends StrataError {
+  constructor() {
+    super('STRATA_ERR_NOT_INITIALISED', 'strata has not been initialised: dockerd has not sent GraphDriver.Init yet', {
+      status: 503,
+    });
+  }
+}
+
+/** A filesystem failure with the operation and path it happened on (ENOSPC, EIO, …). */
+export class IoError extends StrataError {
+  readonly errno: string | undefined;
+  constructor(what: string, cause: unknown) {
+    const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
+    const detail = errno === 'ENOSPC' ? 'no space left on device' : errno === 'EDQUOT' ? 'disk quota exceeded' : String((cause as Error)?.message ?? cause);
+    super('STRATA_ERR_IO', `${what}: ${detail}`, { cause });
+    this.errno = errno;
+  }
+}
+
+/** errnoOf returns the Node errno code of an error, or undefined. */
+export function errnoOf(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}

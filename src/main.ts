@@ -1,0 +1,65 @@
+/** Composition: logger, session, store factory, server; signals and shutdown order. */
+import path from 'node:path';
+import type { Config } from './config';
+import { buildApp } from './server/app';
+import { listenOnSocket } from './server/listen';
+import { LayerStore } from './store/layer-store';
+import { Layout } from './store/layout';
+import { DriverSession, type OpenStore } from './store/session';
+import { run } from './sys/exec';
+import { createLogger, type Logger } from './sys/log';
+import { readMountInfo } from './sys/mountinfo';
+import { KernelMounter } from './sys/mounter';
+import { probeHost } from './sys/probe';
+import { mkdir } from 'node:fs/promises';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+export const VERSION: string = (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
+
+/** openStoreWith returns the OpenStore that probes the home and opens a kernel-backed store. */
+export function openStoreWith(log: Logger): OpenStore {
+  const mounter = new KernelMounter(run);
+  return async (params, idMap) => {
+    await mkdir(params.home, { recursive: true, mode: 0o710 });
+    const features = await probeHost(params.home, mounter);
+    log.info({ home: params.home, ...features }, 'home checked');
+    return LayerStore.open({
+      layout: new Layout(params.home),
+      mounter,
+      log,
+      features,
+      idMap,
+      readMounts: readMountInfo,
+      version: VERSION,
+    });
+  };
+}
+
+/** serve runs the plugin until SIGTERM/SIGINT. Mounts stay: running containers keep their root. */
+export async function serve(config: Config): Promise<void> {
+  const log = createLogger({ level: config.logLevel });
+  const session = new DriverSession(config.stateDir, openStoreWith(log), log);
+  try {
+    await session.resume();
+  } catch (err) {
+    log.error({ err }, 'could not resume from the last Init; waiting for GraphDriver.Init');
+  }
+  const app = buildApp({ session, log });
+  await listenOnSocket(app, config.socket);
+  log.info({ socket: config.socket, version: VERSION }, 'strata is listening');
+  let closing = false;
+  const close = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    app.close().then(
+      () => log.flush(() => process.exit(0)),
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGTERM', () => close('SIGTERM'));
+  process.on('SIGINT', () => close('SIGINT'));
+}

@@ -1,0 +1,177 @@
+/**
+ * The fastify app speaking Docker's GraphDriver plugin protocol. Routes validate with zod and
+ * call one store method each; no filesystem work happens here. buildApp never listens.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { InvalidArgumentError } from '../errors';
+import type { DriverSession } from '../store/session';
+import type { Logger } from '../sys/log';
+import { toUtf8 } from '../archive/entry-path';
+import { errorHandler } from './error-handler';
+import {
+  ApplyDiffQuery,
+  CreateRequest,
+  DiffRequest,
+  EmptyRequest,
+  GetRequest,
+  IdRequest,
+  InitRequest,
+} from './schemas';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    failure?: { message: string; code?: string };
+  }
+}
+
+export interface AppDeps {
+  session: DriverSession;
+  log: Logger;
+  /** largest JSON body accepted (ApplyDiff's tar stream is not limited) */
+  bodyLimit?: number;
+}
+
+const MIME = 'application/vnd.docker.plugins.v1+json';
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
+  throw new InvalidArgumentError(`${where}${issue.message}`);
+}
+
+function idsOf(request: FastifyRequest): { id?: string; parent?: string } {
+  const source = (request.url.startsWith('/GraphDriver.ApplyDiff') ? request.query : request.body) as Record<string, unknown> | undefined;
+  const pick = (k: string) => (typeof source?.[k] === 'string' ? (source[k] as string).slice(0, 128) : undefined);
+  return { id: pick('ID') ?? pick('id'), parent: pick('Parent') || pick('parent') || undefined };
+}
+
+/** buildApp assembles the protocol server around a driver session. */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    genReqId: () => randomUUID().slice(0, 8),
+    bodyLimit: deps.bodyLimit ?? 1024 * 1024,
+    return503OnClosing: false,
+  });
+  const { session } = deps;
+  const store = () => session.store();
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    request.failure = { message: 'unknown method' };
+    void reply.code(404).type(MIME).send({ Err: `unknown method ${request.method} ${request.url.split('?')[0]}` });
+  });
+  // One log line per request: id, op, layer, duration, outcome.
+  app.addHook('onResponse', async (request, reply) => {
+    const op = request.url.split('?')[0]!.replace(/^\/(GraphDriver\.)?/, '');
+    const fields = { op, ...idsOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (request.failure) request.log.warn({ ...fields, err: request.failure.message }, 'request failed');
+    else request.log.info(fields, 'request');
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (!reply.hasHeader('content-type')) reply.type(MIME);
+    return payload;
+  });
+
+  // JSON methods. Docker sends no Content-Type, so one parser takes every body as JSON.
+  void app.register(async (json) => {
+    json.removeAllContentTypeParsers();
+    json.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+      const text = String(body).trim();
+      if (text === '') return done(null, {});
+      try {
+        done(null, JSON.parse(text));
+      } catch {
+        done(new InvalidArgumentError('request body is not valid JSON'), undefined);
+      }
+    });
+
+    json.post('/Plugin.Activate', async () => ({ Implements: ['GraphDriver'] }));
+    json.post('/GraphDriver.Init', async (req) => {
+      const r = parse(InitRequest, req.body);
+      await session.init({
+        home: r.Home,
+        options: r.Opts,
+        uidMaps: r.UIDMaps.map((m) => ({ containerId: m.container_id, hostId: m.host_id, size: m.size })),
+        gidMaps: r.GIDMaps.map((m) => ({ containerId: m.container_id, hostId: m.host_id, size: m.size })),
+      });
+      return {};
+    });
+    json.post('/GraphDriver.Capabilities', async (req) => {
+      parse(EmptyRequest, req.body);
+      return { Capabilities: { ReproducesExactDiffs: false } };
+    });
+    json.post('/GraphDriver.Create', async (req) => {
+      const r = parse(CreateRequest, req.body);
+      await store().create(r.ID, r.Parent, { readWrite: false, mountLabel: r.MountLabel, storageOpt: r.StorageOpt });
+      return {};
+    });
+    json.post('/GraphDriver.CreateReadWrite', async (req) => {
+      const r = parse(CreateRequest, req.body);
+      await store().create(r.ID, r.Parent, { readWrite: true, mountLabel: r.MountLabel, storageOpt: r.StorageOpt });
+      return {};
+    });
+    json.post('/GraphDriver.Remove', async (req) => {
+      await store().remove(parse(IdRequest, req.body).ID);
+      return {};
+    });
+    json.post('/GraphDriver.Get', async (req) => {
+      const r = parse(GetRequest, req.body);
+      return { Dir: await store().get(r.ID, r.MountLabel) };
+    });
+    json.post('/GraphDriver.Put', async (req) => {
+      await store().put(parse(IdRequest, req.body).ID);
+      return {};
+    });
+    json.post('/GraphDriver.Exists', async (req) => {
+      return { Exists: await store().exists(parse(IdRequest, req.body).ID) };
+    });
+    json.post('/GraphDriver.Status', async () => {
+      return { Status: await store().status() };
+    });
+    json.post('/GraphDriver.GetMetadata', async (req) => {
+      return { Metadata: await store().metadata(parse(IdRequest, req.body).ID) };
+    });
+    json.post('/GraphDriver.Cleanup', async () => {
+      await store().cleanup();
+      return {};
+    });
+    json.post('/GraphDriver.Changes', async (req) => {
+      const r = parse(DiffRequest, req.body);
+      const list = await store().changes(r.ID, r.Parent);
+      return { Changes: list.map((c) => ({ Path: toUtf8(c.path), Kind: c.kind })) };
+    });
+    json.post('/GraphDriver.DiffSize', async (req) => {
+      const r = parse(DiffRequest, req.body);
+      return { Size: await store().diffSize(r.ID, r.Parent) };
+    });
+    json.post('/GraphDriver.Diff', async (req, reply) => {
+      const r = parse(DiffRequest, req.body);
+      const tar = await store().diff(r.ID, r.Parent);
+      return reply.type('application/x-tar').send(tar);
+    });
+  });
+
+  // ApplyDiff: ids come from the query string only; the body is the raw tar stream.
+  void app.register(async (stream) => {
+    stream.removeAllContentTypeParsers();
+    stream.addContentTypeParser('*', { bodyLimit: Number.MAX_SAFE_INTEGER }, (_req: FastifyRequest, payload: IncomingMessage, done) => {
+      done(null, payload);
+    });
+    stream.post('/GraphDriver.ApplyDiff', async (req) => {
+      const q = parse(ApplyDiffQuery, req.query);
+      const body = req.body as AsyncIterable<Buffer> | undefined;
+      if (!body) throw new InvalidArgumentError('ApplyDiff needs the layer tar as its body');
+      return { Size: await store().applyDiff(q.id, q.parent, body) };
+    });
+  });
+
+  return app;
+}
+

@@ -1,0 +1,446 @@
+/**
+ * The layer store: overlay2's on-disk layout under one home, with per-id locks, mount
+ * reference counts derived from the kernel's mount table, and layers that are whole or absent
+ * (new layers and applied diffs are built in a staging directory and renamed into place).
+ */
+import { randomBytes } from 'node:crypto';
+import { lstatSync } from 'node:fs';
+import { chown, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { applyTar } from '../archive/apply';
+import { ChangeKind, changes as computeChanges, type Change } from '../archive/changes';
+import { packChanges, packDirectory, locate } from '../archive/pack';
+import { directorySize } from '../archive/size';
+import { LayerView } from '../archive/view';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  IoError,
+  NotFoundError,
+  StrataError,
+} from '../errors';
+import type { IdMapping } from '../idmap';
+import type { Logger } from '../sys/log';
+import type { MountEntry } from '../sys/mountinfo';
+import type { Mounter } from '../sys/mounter';
+import type { HostFeatures } from '../sys/probe';
+import { checkLayerId, checkMountLabel, isLinkId, newLinkId } from './ids';
+import type { Layout } from './layout';
+import { KeyedLock } from './locks';
+import { readOptional, writeFileAtomic } from './meta';
+import { planOverlayMount } from './mount-plan';
+
+/** MAX_DEPTH is overlay2's limit on lower layers (Docker's layer store stops at 125 anyway). */
+export const MAX_DEPTH = 128;
+
+export interface LayerStoreDeps {
+  layout: Layout;
+  mounter: Mounter;
+  log: Logger;
+  features: HostFeatures;
+  idMap: IdMapping;
+  readMounts: () => Promise<MountEntry[]>;
+  version: string;
+}
+
+export interface CreateOptions {
+  readWrite: boolean;
+  mountLabel?: string;
+  storageOpt?: Record<string, string>;
+}
+
+interface LayerInfo {
+  link: string;
+  /** link ids of the lower layers, nearest first */
+  lowers: string[];
+  parent?: string;
+}
+
+/** ChangeRecord is a change as the protocol reports it. */
+export interface ChangeRecord {
+  path: string;
+  kind: ChangeKind;
+}
+
+export class LayerStore {
+  readonly #d: LayerStoreDeps;
+  readonly #locks = new KeyedLock();
+  readonly #refs = new Map<string, number>();
+  readonly #linkOwners = new Map<string, string>();
+
+  private constructor(deps: LayerStoreDeps) {
+    this.#d = deps;
+  }
+
+  /** open prepares the home, removes staging leftovers and adopts mounts that already exist. */
+  static async open(deps: LayerStoreDeps): Promise<LayerStore> {
+    const store = new LayerStore(deps);
+    await store.#prepare();
+    return store;
+  }
+
+  get home(): string {
+    return this.#d.layout.home;
+  }
+
+  async #prepare(): Promise<void> {
+    const { layout, idMap } = this.#d;
+    const root = idMap.rootPair();
+    await mkdir(layout.home, { recursive: true, mode: 0o710 });
+    await chown(layout.home, 0, root.gid);
+    await mkdir(layout.linksDir(), { recursive: true, mode: 0o700 });
+    await rm(layout.stagingDir(), { recursive: true, force: true });
+    await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
+    for (const m of await this.#mountsUnderHome()) {
+      const id = this.#idOfMerged(m.mountPoint);
+      if (id) this.#refs.set(id, 1);
+    }
+    if (this.#refs.size > 0) this.#d.log.info({ mounted: [...this.#refs.keys()] }, 'adopted existing layer mounts');
+  }
+
+  async #mountsUnderHome(): Promise<MountEntry[]> {
+    const prefix = this.home + path.sep;
+    return (await this.#d.readMounts()).filter((m) => m.mountPoint.startsWith(prefix));
+  }
+
+  #idOfMerged(mountPoint: string): string | undefined {
+    const rel = path.relative(this.home, mountPoint).split(path.sep);
+    return rel.length === 2 && rel[1] === 'merged' ? rel[0] : undefined;
+  }
+
+  // ---------- reading layers ----------
+
+  async #readLayer(id: string): Promise<LayerInfo> {
+    const { layout } = this.#d;
+    const link = (await readOptional(layout.linkFile(id)))?.trim();
+    if (link === undefined) {
+      const exists = await stat(layout.layerDir(id)).then(() => true, () => false);
+      throw exists ? new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link file is missing`) : new NotFoundError(`layer ${id} does not exist`);
+    }
+    const lowerText = (await readOptional(layout.lowerFile(id)))?.trim();
+    const lowers = lowerText ? lowerText.split(':').map((e) => e.replace(/^l\//, '')) : [];
+    if (!isLinkId(link) || lowers.some((l) => !isLinkId(l))) {
+      throw new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link or lower file is malformed`);
+    }
+    const parent = (await readOptional(layout.parentFile(id)))?.trim() || undefined;
+    return { link, lowers, parent };
+  }
+
+  async #layerOfLink(link: string): Promise<string> {
+    const known = this.#linkOwners.get(link);
+    if (known) return known;
+    const target = await readlink(this.#d.layout.linkPath(link)).catch((err: unknown) => {
+      throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} is missing`, { cause: err });
+    });
+    const id = target.split('/')[1];
+    if (!id || target !== `../${id}/diff`) throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} points at ${target}`);
+    this.#linkOwners.set(link, id);
+    return id;
+  }
+
+  async #lowerIds(info: LayerInfo): Promise<string[]> {
+    return Promise.all(info.lowers.map((l) => this.#layerOfLink(l)));
+  }
+
+  async #view(id: string): Promise<LayerView> {
+    const info = await this.#readLayer(id);
+    const ids = [id, ...(await this.#lowerIds(info))];
+    return new LayerView(ids.map((i) => this.#d.layout.diffDir(i)));
+  }
+
+  /** isDirectParent tells whether `parent` is the layer right below `id` (both '' for a base layer). */
+  async #isDirectParent(info: LayerInfo, parent: string): Promise<boolean> {
+    if (info.lowers.length === 0) return parent === '';
+    if (parent === '') return false;
+    if (info.parent !== undefined) return info.parent === parent;
+    return (await this.#layerOfLink(info.lowers[0]!)) === parent;
+  }
+
+  // ---------- create / remove ----------
+
+  /** create makes an empty layer on top of `parent` (or a base layer); see overlay2's create. */
+  async create(id: string, parent: string, opts: CreateOptions): Promise<void> {
+    checkLayerId(id);
+    if (parent) checkLayerId(parent, 'parent id');
+    if (opts.mountLabel) checkMountLabel(opts.mountLabel);
+    checkStorageOptions(opts);
+    await this.#locks.with(parent ? [id, parent] : [id], async () => {
+      const { layout, idMap } = this.#d;
+      if (await stat(layout.layerDir(id)).then(() => true, () => false)) throw new AlreadyExistsError(`layer ${id} already exists`);
+      let lowers: string[] = [];
+      if (parent) {
+        const p = await this.#readLayer(parent);
+        lowers = [p.link, ...p.lowers];
+        if (lowers.length > MAX_DEPTH) throw new InvalidArgumentError('max depth exceeded');
+      }
+      const root = idMap.rootPair();
+      const link = newLinkId();
+      const staging = path.join(layout.stagingDir(), `new-${randomBytes(6).toString('hex')}`);
+      try {
+        await mkdir(staging, { mode: 0o710 });
+        await chown(staging, 0, root.gid);
+        await mkdir(path.join(staging, 'diff'), { mode: 0o755 });
+        await chown(path.join(staging, 'diff'), root.uid, root.gid);
+        await writeFile(path.join(staging, 'link'), link, { mode: 0o644 });
+        if (parent) {
+          await writeFile(path.join(staging, 'lower'), lowers.map((l) => layout.relativeLower(l)).join(':'), { mode: 0o644 });
+          await writeFile(path.join(staging, 'parent'), parent, { mode: 0o644 });
+          await mkdir(path.join(staging, 'work'), { mode: 0o700 });
+          await chown(path.join(staging, 'work'), root.uid, root.gid);
+        }
+        await symlink(`../${id}/diff`, layout.linkPath(link));
+        await rename(staging, layout.layerDir(id));
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        await rm(layout.linkPath(link), { force: true });
+        if (err instanceof StrataError) throw err;
+        throw new IoError(`creating layer ${id}`, err);
+      }
+      if (parent) await writeFileAtomic(layout.committedFile(parent), '', 0o600);
+    });
+  }
+
+  /** remove deletes a layer; removing one that does not exist succeeds (Docker retries removals). */
+  async remove(id: string): Promise<void> {
+    checkLayerId(id);
+    await this.#locks.with([id], async () => {
+      const { layout } = this.#d;
+      if (!(await stat(layout.layerDir(id)).then(() => true, () => false))) return;
+      await this.#unmountLayer(id);
+      const link = (await readOptional(layout.linkFile(id)))?.trim();
+      if (link && isLinkId(link)) {
+        await rm(layout.linkPath(link), { force: true });
+        this.#linkOwners.delete(link);
+      }
+      // Renaming first makes the layer disappear at once; the slow delete happens out of sight.
+      const trash = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
+      try {
+        await rename(layout.layerDir(id), trash);
+        await rm(trash, { recursive: true, force: true, maxRetries: 3 });
+      } catch (err) {
+        throw new IoError(`removing layer ${id}`, err);
+      }
+    });
+  }
+
+  async #unmountLayer(id: string): Promise<void> {
+    const layerDir = this.#d.layout.layerDir(id) + path.sep;
+    const mounts = (await this.#mountsUnderHome()).filter((m) => m.mountPoint.startsWith(layerDir));
+    for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
+      await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
+    }
+    this.#refs.delete(id);
+  }
+
+  /** exists tells whether a layer directory exists. */
+  async exists(id: string): Promise<boolean> {
+    checkLayerId(id);
+    return stat(this.#d.layout.layerDir(id)).then(() => true, () => false);
+  }
+
+  // ---------- get / put ----------
+
+  /** get returns the layer's root: its diff dir for a base layer, else an overlay mount (refcounted). */
+  async get(id: string, mountLabel?: string): Promise<string> {
+    checkLayerId(id);
+    if (mountLabel) checkMountLabel(mountLabel);
+    return this.#locks.with([id], async () => {
+      const { layout, mounter, features, idMap } = this.#d;
+      const info = await this.#readLayer(id);
+      if (info.lowers.length === 0) return layout.diffDir(id);
+      const merged = layout.mergedDir(id);
+      const count = this.#refs.get(id) ?? 0;
+      if (count > 0) {
+        this.#refs.set(id, count + 1);
+        return merged;
+      }
+      const readOnly = await stat(layout.committedFile(id)).then(() => true, () => false);
+      const spec = planOverlayMount(layout, {
+        id,
+        lowers: info.lowers,
+        readOnly,
+        mountLabel,
+        featureOptions: features.extraMountOptions,
+      });
+      const root = idMap.rootPair();
+      await mkdir(merged, { recursive: true, mode: 0o700 });
+      await chown(merged, root.uid, root.gid);
+      try {
+        await mounter.mount(spec);
+      } catch (err) {
+        await rmdir(merged).catch(() => undefined);
+        throw err;
+      }
+      if (!readOnly && !idMap.isIdentity) await chown(path.join(layout.workDir(id), 'work'), root.uid, root.gid);
+      this.#refs.set(id, 1);
+      return merged;
+    });
+  }
+
+  /** put releases one get; the last one unmounts. A put without a get is harmless. */
+  async put(id: string): Promise<void> {
+    checkLayerId(id);
+    await this.#locks.with([id], async () => {
+      const count = this.#refs.get(id) ?? 0;
+      if (count > 1) {
+        this.#refs.set(id, count - 1);
+        return;
+      }
+      if (count === 0) return;
+      this.#refs.delete(id);
+      const merged = this.#d.layout.mergedDir(id);
+      try {
+        await this.#d.mounter.unmount(merged, { lazy: true });
+      } catch (err) {
+        this.#d.log.warn({ id, err }, 'unmount failed');
+      }
+      // Removing the mount point makes the kernel drop copies of the mount in other namespaces.
+      await rmdir(merged).catch(() => undefined);
+    });
+  }
+
+  /** mountedCount is how many gets are outstanding for a layer (0 when not mounted). */
+  mountedCount(id: string): number {
+    return this.#refs.get(id) ?? 0;
+  }
+
+  /** cleanup unmounts every layer mount under the home (never the home itself). */
+  async cleanup(): Promise<void> {
+    const mounts = await this.#mountsUnderHome();
+    for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
+      try {
+        await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
+      } catch (err) {
+        this.#d.log.warn({ path: m.mountPoint, err }, 'unmount during cleanup failed');
+      }
+    }
+    this.#refs.clear();
+  }
+
+  // ---------- status / metadata ----------
+
+  /** status gives the lines shown by `docker info` under the storage driver. */
+  async status(): Promise<Array<[string, string]>> {
+    const f = this.#d.features;
+    const layers = (await readdir(this.home)).filter((n) => n !== 'l' && !n.startsWith('.')).length;
+    return [
+      ['Backing Filesystem', f.backingFs],
+      ['Supports d_type', String(f.dTypeSupported)],
+      ['Native Overlay Diff', String(f.nativeDiff)],
+      ['userxattr', 'false'],
+      ['Layers', String(layers)],
+      ['Strata Version', this.#d.version],
+    ];
+  }
+
+  /** metadata gives the directories docker inspect shows as GraphDriver.Data. */
+  async metadata(id: string): Promise<Record<string, string>> {
+    checkLayerId(id);
+    const { layout } = this.#d;
+    const info = await this.#readLayer(id);
+    const meta: Record<string, string> = {
+      WorkDir: layout.workDir(id),
+      MergedDir: layout.mergedDir(id),
+      UpperDir: layout.diffDir(id),
+    };
+    if (info.lowers.length > 0) meta.LowerDir = (await this.#lowerIds(info)).map((l) => layout.diffDir(l)).join(':');
+    return meta;
+  }
+
+  // ---------- diffs ----------
+
+  /** applyDiff extracts a layer tar into the (empty) layer and returns its size. */
+  async applyDiff(id: string, parent: string, input: AsyncIterable<Buffer>): Promise<number> {
+    checkLayerId(id);
+    if (parent) checkLayerId(parent, 'parent id');
+    return this.#locks.with([id], async () => {
+      const { layout, idMap, log } = this.#d;
+      const info = await this.#readLayer(id);
+      if (!(await this.#isDirectParent(info, parent))) {
+        throw new InvalidArgumentError(`${parent ? `layer ${parent}` : 'no parent'} is not the parent of layer ${id}`);
+      }
+      if (this.mountedCount(id) > 0) throw new FailedPreconditionError(`layer ${id} is mounted; a diff can only be applied to an unused layer`);
+      if ((await readdir(layout.diffDir(id))).length > 0) throw new FailedPreconditionError(`layer ${id} already holds data; a diff can only be applied to an empty layer`);
+      const root = idMap.rootPair();
+      const staging = path.join(layout.stagingDir(), `apply-${randomBytes(6).toString('hex')}`);
+      try {
+        await mkdir(staging, { mode: 0o755 });
+        await chown(staging, root.uid, root.gid);
+        let ignored = 0;
+        await applyTar(input, staging, {
+          idMap,
+          onIgnoredXattr: (_entry, name, errno) => {
+            if (ignored++ < 5) log.warn({ id, xattr: name, errno }, 'ignored an xattr the filesystem refused');
+          },
+        });
+        const size = directorySize(staging);
+        await rmdir(layout.diffDir(id));
+        await rename(staging, layout.diffDir(id));
+        return size;
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        if (err instanceof StrataError) throw err;
+        throw new IoError(`applying a diff to layer ${id}`, err);
+      }
+    });
+  }
+
+  /** diff streams the layer tar of `id` against `parent` (its own files when parent is its parent). */
+  async diff(id: string, parent: string): Promise<Readable> {
+    checkLayerId(id);
+    if (parent) checkLayerId(parent, 'parent id');
+    const info = await this.#readLayer(id);
+    if (await this.#isDirectParent(info, parent)) return packDirectory(this.#d.layout.diffDir(id), { idMap: this.#d.idMap });
+    const view = await this.#view(id);
+    const list = computeChanges(view, parent ? await this.#view(parent) : undefined);
+    return packChanges(view, list, { idMap: this.#d.idMap });
+  }
+
+  /** changes lists what `id` changes compared with `parent`. */
+  async changes(id: string, parent: string): Promise<ChangeRecord[]> {
+    checkLayerId(id);
+    if (parent) checkLayerId(parent, 'parent id');
+    const view = await this.#view(id);
+    return computeChanges(view, parent ? await this.#view(parent) : undefined);
+  }
+
+  /** diffSize counts the bytes `id` adds over `parent`, as overlay2 does. */
+  async diffSize(id: string, parent: string): Promise<number> {
+    checkLayerId(id);
+    if (parent) checkLayerId(parent, 'parent id');
+    const info = await this.#readLayer(id);
+    if (await this.#isDirectParent(info, parent)) return directorySize(this.#d.layout.diffDir(id));
+    const view = await this.#view(id);
+    return changesSize(view, computeChanges(view, parent ? await this.#view(parent) : undefined));
+  }
+}
+
+function changesSize(view: LayerView, list: readonly Change[]): number {
+  const seen = new Set<bigint>();
+  let size = 0;
+  for (const c of list) {
+    if (c.kind === ChangeKind.Delete) continue;
+    const abs = locate(view, c.path.slice(1));
+    if (!abs) continue;
+    const st = lstatSync(abs, { bigint: true });
+    if (st.isDirectory()) continue;
+    if (st.nlink > 1n) {
+      if (seen.has(st.ino)) continue;
+      seen.add(st.ino);
+    }
+    size += Number(st.size);
+  }
+  return size;
+}
+
+function checkStorageOptions(opts: CreateOptions): void {
+  for (const key of Object.keys(opts.storageOpt ?? {})) {
+    const k = key.toLowerCase();
+    if (k !== 'size') throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(key)}`);
+    if (!opts.readWrite) throw new InvalidArgumentError('--storage-opt size is only supported for read-write layers');
+    throw new InvalidArgumentError('--storage-opt size needs disk quotas, which strata does not support on this host');
+  }
+}
+

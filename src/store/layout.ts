@@ -1,0 +1,53 @@
+/**
+ * Where things live under a home (pure). The layout is overlay2's, so users' knowledge and
+ * tools carry over; Strata's own bookkeeping lives in `.strata/`, out of the way of ids.
+ */
+import path from 'node:path';
+
+export class Layout {
+  constructor(readonly home: string) {}
+
+  layerDir(id: string): string {
+    return path.join(this.home, id);
+  }
+  diffDir(id: string): string {
+    return path.join(this.home, id, 'diff');
+  }
+  workDir(id: string): string {
+    return path.join(this.home, id, 'work');
+  }
+  mergedDir(id: string): string {
+    return path.join(this.home, id, 'merged');
+  }
+  linkFile(id: string): string {
+    return path.join(this.home, id, 'link');
+  }
+  lowerFile(id: string): string {
+    return path.join(this.home, id, 'lower');
+  }
+  /** parentFile records the parent id (overlay2 has only the link chain; Strata keeps both). */
+  parentFile(id: string): string {
+    return path.join(this.home, id, 'parent');
+  }
+  /** committedFile marks a layer that has children: it is then mounted read-only. */
+  committedFile(id: string): string {
+    return path.join(this.home, id, 'committed');
+  }
+  linksDir(): string {
+    return path.join(this.home, 'l');
+  }
+  linkPath(link: string): string {
+    return path.join(this.home, 'l', link);
+  }
+  /** relativeLower is how a lower entry is written in `lower` files and relative mount data. */
+  relativeLower(link: string): string {
+    return `l/${link}`;
+  }
+  stateDir(): string {
+    return path.join(this.home, '.strata');
+  }
+  /** stagingDir holds layers and diffs being written; leftovers are removed at start. */
+  stagingDir(): string {
+    return path.join(this.home, '.strata', 'staging');
+  }
+}

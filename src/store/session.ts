@@ -1,0 +1,71 @@
+/**
+ * The driver session: what GraphDriver.Init set up. Docker sends Init once per daemon start and
+ * not again when the plugin restarts, so the Init parameters are kept in the state directory
+ * and a restarted Strata resumes from them.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { InvalidArgumentError, NotInitialisedError, errnoOf } from '../errors';
+import { IdMapping } from '../idmap';
+import type { Logger } from '../sys/log';
+import type { LayerStore } from './layer-store';
+import { writeFileAtomic } from './meta';
+
+const RangeSchema = z.object({ containerId: z.number().int().min(0), hostId: z.number().int().min(0), size: z.number().int().min(1) });
+
+export const InitParamsSchema = z.object({
+  home: z.string().refine((p) => path.isAbsolute(p) && path.normalize(p) === p.replace(/\/+$/, '') && p !== '/', 'must be a normalized absolute path other than /'),
+  options: z.array(z.string()),
+  uidMaps: z.array(RangeSchema),
+  gidMaps: z.array(RangeSchema),
+});
+
+/** InitParams are the validated parameters of GraphDriver.Init. */
+export type InitParams = z.infer<typeof InitParamsSchema>;
+
+/** OpenStore probes the host and opens a layer store for the given parameters. */
+export type OpenStore = (params: InitParams, idMap: IdMapping) => Promise<LayerStore>;
+
+export class DriverSession {
+  #store: LayerStore | undefined;
+  readonly #stateFile: string;
+
+  constructor(
+    stateDir: string,
+    readonly open: OpenStore,
+    readonly log: Logger,
+  ) {
+    this.#stateFile = path.join(stateDir, 'init.json');
+  }
+
+  /** init takes the parameters of GraphDriver.Init into use and remembers them. */
+  async init(params: InitParams): Promise<void> {
+    for (const opt of params.options) throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(opt)}: strata takes no --storage-opt settings`);
+    const store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
+    await mkdir(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(this.#stateFile, JSON.stringify(params), 0o600);
+    this.#store = store;
+  }
+
+  /** resume reopens the store from the remembered Init, if any; it reports whether it did. */
+  async resume(): Promise<boolean> {
+    let text: string;
+    try {
+      text = await readFile(this.#stateFile, 'utf8');
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return false;
+      throw err;
+    }
+    const params = InitParamsSchema.parse(JSON.parse(text));
+    this.#store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
+    this.log.info({ home: params.home }, 'resumed from the last Init');
+    return true;
+  }
+
+  /** store returns the open store, or throws NotInitialisedError before Init. */
+  store(): LayerStore {
+    if (!this.#store) throw new NotInitialisedError();
+    return this.#store;
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * The only place Strata starts child processes. Commands are argv arrays (never shell strings),
+ * stderr is always captured, and every run has a timeout.
+ */
+import { spawn } from 'node:child_process';
+import { CommandFailedError } from '../errors';
+
+export interface RunOptions {
+  cwd?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** Exec runs a command to completion; it rejects with CommandFailedError on a non-zero exit. */
+export type Exec = (argv: readonly string[], options?: RunOptions) => Promise<RunResult>;
+
+const MAX_CAPTURE = 64 * 1024;
+
+/** run is the production Exec. */
+export const run: Exec = (argv, options = {}) =>
+  new Promise((resolve, reject) => {
+    const [file, ...args] = argv;
+    if (!file) throw new TypeError('run: empty argv');
+    const child = spawn(file, args, {
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 60_000,
+      signal: options.signal,
+      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      if (stdout.length < MAX_CAPTURE) stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      if (stderr.length < MAX_CAPTURE) stderr += d.toString();
+    });
+    child.on('error', (err) => reject(new CommandFailedError(argv, null, null, String(err.message), err)));
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve({ stdout, stderr });
+      else reject(new CommandFailedError(argv, code, signal, stderr));
+    });
+  });
