@@ -1,0 +1,279 @@
+/**
+ * An isolated Docker daemon for tests: its own containerd, dockerd and (for the strata driver)
+ * its own Strata process, all in one temp directory, started and stopped by pid. Nothing is
+ * shared with a system Docker: own data-root, exec-root, sockets, pidfile, empty config file,
+ * containerd namespaces, and a uniquely named plugin socket.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DOCKER, DOCKERD } from './tiers';
+
+const REPO = path.resolve(__dirname, '..', '..', '..');
+const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+const PLUGIN_DIR = '/run/docker/plugins';
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** exec runs a command; it rejects with the command's stderr unless allowFail is set. */
+export function exec(file: string, args: readonly string[], opts: { input?: string | Buffer; allowFail?: boolean; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(file, args, { maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 300_000, encoding: 'utf8', env: opts.env ?? process.env }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as NodeJS.ErrnoException & { code?: unknown }).code === 'number' ? ((err as unknown as { code: number }).code) : 1) : 0;
+      if (err && !opts.allowFail) reject(new Error(`${path.basename(file)} ${args.join(' ')} failed (${code}): ${stderr || err.message}`));
+      else resolve({ stdout, stderr, code });
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+  });
+}
+
+function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, onFail?: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      if (await check().catch(() => false)) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}${onFail ? `\n${onFail()}` : ''}`));
+      setTimeout(tick, 100);
+    };
+    void tick();
+  });
+}
+
+function socketAnswers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function stopPid(pid: number | undefined, graceMs: number): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid!, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid!, 'SIGKILL');
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+}
+
+function spawnLogged(file: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+  const log = createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
+  child.stdout!.pipe(log, { end: false });
+  child.stderr!.pipe(log, { end: false });
+  // Reap the child so it never lingers as a zombie that still looks alive.
+  child.on('exit', () => undefined);
+  return child;
+}
+
+/** mountsUnder lists mount points in this namespace below `dir`. */
+export function mountsUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m && m.startsWith(prefix));
+}
+
+export interface DaemonOptions {
+  driver: 'strata' | 'overlay2';
+  /** extra dockerd flags, e.g. --userns-remap=default */
+  dockerdArgs?: string[];
+  /** environment for dockerd (e.g. DOCKER_BUILDKIT is a client setting; this is for the daemon) */
+  env?: NodeJS.ProcessEnv;
+}
+
+export class TestDaemon {
+  readonly base: string;
+  readonly driverName: string;
+  readonly pluginSocket: string;
+  #containerd?: ChildProcess;
+  #dockerd?: ChildProcess;
+  #strata?: ChildProcess;
+
+  private constructor(base: string, readonly opts: DaemonOptions) {
+    this.base = base;
+    this.driverName = opts.driver === 'strata' ? `strata-t${randomBytes(4).toString('hex')}` : 'overlay2';
+    this.pluginSocket = path.join(PLUGIN_DIR, `${this.driverName}.sock`);
+  }
+
+  /** start brings up containerd, Strata (if used) and dockerd, and waits until dockerd answers. */
+  static async start(opts: DaemonOptions): Promise<TestDaemon> {
+    const base = await mkdtemp(path.join(os.tmpdir(), 'strata-dockerd-'));
+    const d = new TestDaemon(base, opts);
+    try {
+      await writeFile(path.join(base, 'daemon.json'), '{}');
+      await writeFile(path.join(base, 'containerd.toml'), '');
+      await mkdir(path.join(base, 'data'), { recursive: true });
+      d.#containerd = spawnLogged('containerd', ['--config', path.join(base, 'containerd.toml'), '--root', path.join(base, 'containerd-root'), '--state', path.join(base, 'containerd-state'), '--address', d.containerdSocket], path.join(base, 'containerd.log'));
+      await waitFor('containerd', () => socketAnswers(d.containerdSocket), 30_000, () => d.logTail('containerd.log'));
+      if (opts.driver === 'strata') await d.startStrata();
+      await d.startDockerd();
+    } catch (err) {
+      await d.stop().catch(() => undefined);
+      throw err;
+    }
+    return d;
+  }
+
+  get containerdSocket(): string {
+    return path.join(this.base, 'containerd.sock');
+  }
+  get dockerSocket(): string {
+    return path.join(this.base, 'docker.sock');
+  }
+  get dataRoot(): string {
+    return path.join(this.base, 'data');
+  }
+  /** home is the driver's directory as dockerd passes it in Init (userns-remap adds a level). */
+  get home(): string {
+    const remapped = this.opts.dockerdArgs?.some((a) => a.startsWith('--userns-remap'));
+    if (!remapped) return path.join(this.dataRoot, this.driverName);
+    const sub = readdirSyncSafe(this.dataRoot).find((n) => /^\d+\.\d+$/.test(n));
+    return path.join(this.dataRoot, sub ?? '', this.driverName);
+  }
+  get strataPid(): number | undefined {
+    return this.#strata?.pid;
+  }
+  get dockerdPid(): number | undefined {
+    return this.#dockerd?.pid;
+  }
+
+  logTail(file: string, lines = 30): string {
+    try {
+      return readFileSync(path.join(this.base, file), 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return `(no ${file})`;
+    }
+  }
+
+  /** startStrata runs the plugin from this checkout's build on the daemon's plugin socket. */
+  async startStrata(): Promise<void> {
+    this.#strata = spawnLogged(process.execPath, [CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug'], path.join(this.base, 'strata.log'));
+    await waitFor('strata socket', () => socketAnswers(this.pluginSocket), 20_000, () => this.logTail('strata.log'));
+  }
+
+  /** killStrata stops the plugin process with a signal (SIGKILL simulates a crash). */
+  async killStrata(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const pid = this.#strata?.pid;
+    if (!alive(pid)) return;
+    process.kill(pid!, signal);
+    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  async startDockerd(): Promise<void> {
+    const b = this.base;
+    const args = [
+      '--data-root', this.dataRoot, '--exec-root', path.join(b, 'exec'), '-H', `unix://${this.dockerSocket}`,
+      '--pidfile', path.join(b, 'docker.pid'), '--config-file', path.join(b, 'daemon.json'),
+      '--containerd', this.containerdSocket, '--containerd-namespace', `ns-${path.basename(b)}`,
+      '--containerd-plugins-namespace', `nsp-${path.basename(b)}`,
+      '--iptables=false', '--ip-masq=false', '--bridge=none', '--experimental', '--storage-driver', this.driverName,
+      ...(this.opts.dockerdArgs ?? []),
+    ];
+    this.#dockerd = spawnLogged(DOCKERD, args, path.join(b, 'dockerd.log'), { ...process.env, ...this.opts.env });
+    const child = this.#dockerd;
+    await waitFor('dockerd', async () => {
+      if (child.exitCode !== null) throw new Error('dockerd exited');
+      return (await exec(DOCKER, ['-H', `unix://${this.dockerSocket}`, 'version'], { allowFail: true, timeoutMs: 10_000 })).code === 0;
+    }, 60_000, () => this.logTail('dockerd.log'));
+  }
+
+  /** stopDockerd stops dockerd by pid (SIGTERM, so it runs Cleanup) or kills it. */
+  async stopDockerd(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const pid = this.#dockerd?.pid;
+    if (signal === 'SIGKILL' && alive(pid)) {
+      process.kill(pid!, 'SIGKILL');
+      while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+      await rm(path.join(this.base, 'docker.pid'), { force: true });
+      return;
+    }
+    await stopPid(pid, 30_000);
+  }
+
+  async restartDockerd(): Promise<void> {
+    await this.stopDockerd();
+    await this.startDockerd();
+  }
+
+  /** docker runs the client against this daemon. */
+  docker(args: readonly string[], opts: { input?: string | Buffer; allowFail?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+    return exec(DOCKER, ['-H', `unix://${this.dockerSocket}`, ...args], opts);
+  }
+
+  /** stop ends everything by pid and removes the temp dir; it fails if mounts were left behind. */
+  async stop(): Promise<void> {
+    await stopPid(this.#dockerd?.pid, 30_000);
+    await stopPid(this.#containerd?.pid, 15_000);
+    await stopPid(this.#strata?.pid, 10_000);
+    const leftover = mountsUnder(this.base);
+    for (const m of leftover.sort((a, b) => b.length - a.length)) await exec('umount', ['-l', m], { allowFail: true });
+    await rm(this.pluginSocket, { force: true });
+    if (process.env.STRATA_TEST_KEEP !== '1') await rm(this.base, { recursive: true, force: true, maxRetries: 3 });
+    if (leftover.length) throw new Error(`mounts were left behind under ${this.base}: ${leftover.join(', ')}`);
+  }
+
+  /** layerDirs lists the layer directories in the driver home (not l/ and not .strata). */
+  async layerDirs(): Promise<string[]> {
+    return readdirSyncSafe(this.home).filter((n) => n !== 'l' && !n.startsWith('.'));
+  }
+}
+
+function readdirSyncSafe(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * buildBusyboxRootfs makes a small root filesystem from the host's static busybox: every applet
+ * as a symlink in /bin, /etc/passwd and /etc/group, and /tmp.
+ */
+export async function buildBusyboxRootfs(dir: string): Promise<void> {
+  await mkdir(path.join(dir, 'bin'), { recursive: true });
+  await mkdir(path.join(dir, 'etc'), { recursive: true });
+  await mkdir(path.join(dir, 'tmp'), { recursive: true, mode: 0o1777 });
+  await exec('cp', ['/bin/busybox', path.join(dir, 'bin', 'busybox')]);
+  const applets = (await exec('/bin/busybox', ['--list'])).stdout.split('\n').filter((a) => a && a !== 'busybox');
+  await Promise.all(applets.map((a) => exec('ln', ['-sf', 'busybox', path.join(dir, 'bin', a)])));
+  await writeFile(path.join(dir, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  await writeFile(path.join(dir, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  await exec('chmod', ['1777', path.join(dir, 'tmp')]);
+}
+
+/** importBusybox imports the busybox rootfs as `tag` into a daemon. */
+export async function importBusybox(d: TestDaemon, tag = 'busybox:strata'): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-busybox-'));
+  try {
+    await buildBusyboxRootfs(dir);
+    await exec('tar', ['-C', dir, '-cf', `${dir}.tar`, '.']);
+    await d.docker(['import', '--change', 'CMD ["sh"]', `${dir}.tar`, tag]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}.tar`, { force: true });
+  }
+}
+

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suites need on Debian 12 (run as root): a real dockerd 20.10 with its
+# containerd and runc, a static busybox for offline test images, and the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(docker.io containerd runc busybox-static tar attr util-linux)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+npm ci --no-audit --no-fund
