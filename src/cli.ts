@@ -1,15 +1,22 @@
 #!/usr/bin/env node
-/** The command line: `strata serve` (default) and `strata version`. */
+/** The command line: `strata serve` (default), `strata fsck` and `strata version`. */
 import { parseConfig } from './config';
+import { FSCK_USAGE, fsckMain } from './fsck/fsck';
 import { VERSION, serve } from './main';
+import { run } from './sys/exec';
+import { readMountInfo } from './sys/mountinfo';
+import { KernelMounter } from './sys/mounter';
 
 const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL]
+       strata fsck --home DIR [--docker-root DIR] [--repair] [--remove-unreferenced] [--json]
        strata version
 
   serve        run the GraphDriver plugin server (default)
   --socket     unix socket to listen on (env STRATA_SOCKET, default /run/docker/plugins/strata.sock)
   --state-dir  where Strata remembers dockerd's Init (env STRATA_STATE_DIR, default /var/lib/strata)
-  --log-level  fatal|error|warn|info|debug|trace|silent (env STRATA_LOG_LEVEL, default info)`;
+  --log-level  fatal|error|warn|info|debug|trace|silent (env STRATA_LOG_LEVEL, default info)
+
+${FSCK_USAGE.replace(/^usage: /, '')}`;
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -19,6 +26,8 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       await serve(parseConfig(args, process.env));
       return -1;
+    case 'fsck':
+      return fsckMain(args, { mounter: new KernelMounter(run), readMounts: readMountInfo }, console.log, console.error);
     case 'version':
       console.log(VERSION);
       return 0;

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { lstatSync } from 'node:fs';
-import { chown, mkdir, readdir, readlink, rename, rm, rmdir, stat, symlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readlink, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar } from '../archive/apply';
@@ -29,7 +29,8 @@ import type { HostFeatures } from '../sys/probe';
 import { checkLayerId, checkMountLabel, isLinkId, newLinkId } from './ids';
 import type { Layout } from './layout';
 import { KeyedLock } from './locks';
-import { readOptional, writeFileAtomic } from './meta';
+import { pathExists, readOptional, writeFileAtomic } from './meta';
+import { claimHome } from './owner';
 import { planOverlayMount } from './mount-plan';
 
 /** MAX_DEPTH is overlay2's limit on lower layers (Docker's layer store stops at 125 anyway). */
@@ -98,6 +99,18 @@ export class LayerStore {
       if (id) this.#refs.set(id, 1);
     }
     if (this.#refs.size > 0) this.#d.log.info({ mounted: [...this.#refs.keys()] }, 'adopted existing layer mounts');
+    await this.#removeInterrupted();
+    await claimHome(layout);
+  }
+
+  /** removeInterrupted deletes the layers whose ApplyDiff a crash cut short (see Layout.incompleteFile). */
+  async #removeInterrupted(): Promise<void> {
+    const { layout, log } = this.#d;
+    for (const name of await readdir(layout.home)) {
+      if (name === 'l' || name.startsWith('.') || !(await pathExists(layout.incompleteFile(name)))) continue;
+      log.warn({ id: name }, 'removing a layer whose ApplyDiff was interrupted');
+      await this.#deleteLayer(name);
+    }
   }
 
   async #mountsUnderHome(): Promise<MountEntry[]> {
@@ -116,8 +129,7 @@ export class LayerStore {
     const { layout } = this.#d;
     const link = (await readOptional(layout.linkFile(id)))?.trim();
     if (link === undefined) {
-      const exists = await stat(layout.layerDir(id)).then(() => true, () => false);
-      throw exists ? new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link file is missing`) : new NotFoundError(`layer ${id} does not exist`);
+      throw (await pathExists(layout.layerDir(id))) ? new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link file is missing`) : new NotFoundError(`layer ${id} does not exist`);
     }
     const lowerText = (await readOptional(layout.lowerFile(id)))?.trim();
     const lowers = lowerText ? lowerText.split(':').map((e) => e.replace(/^l\//, '')) : [];
@@ -168,7 +180,7 @@ export class LayerStore {
     checkStorageOptions(opts);
     await this.#locks.with(parent ? [id, parent] : [id], async () => {
       const { layout, idMap } = this.#d;
-      if (await stat(layout.layerDir(id)).then(() => true, () => false)) throw new AlreadyExistsError(`layer ${id} already exists`);
+      if (await pathExists(layout.layerDir(id))) throw new AlreadyExistsError(`layer ${id} already exists`);
       let lowers: string[] = [];
       if (parent) {
         const p = await this.#readLayer(parent);
@@ -189,6 +201,8 @@ export class LayerStore {
           await writeFile(path.join(staging, 'parent'), parent, { mode: 0o644 });
           await mkdir(path.join(staging, 'work'), { mode: 0o700 });
           await chown(path.join(staging, 'work'), root.uid, root.gid);
+          // Before the layer appears, as overlay2 does: a parent with children mounts read-only.
+          await writeFileAtomic(layout.committedFile(parent), '', 0o600);
         }
         await symlink(`../${id}/diff`, layout.linkPath(link));
         await rename(staging, layout.layerDir(id));
@@ -198,7 +212,6 @@ export class LayerStore {
         if (err instanceof StrataError) throw err;
         throw new IoError(`creating layer ${id}`, err);
       }
-      if (parent) await writeFileAtomic(layout.committedFile(parent), '', 0o600);
     });
   }
 
@@ -206,23 +219,27 @@ export class LayerStore {
   async remove(id: string): Promise<void> {
     checkLayerId(id);
     await this.#locks.with([id], async () => {
-      const { layout } = this.#d;
-      if (!(await stat(layout.layerDir(id)).then(() => true, () => false))) return;
-      await this.#unmountLayer(id);
-      const link = (await readOptional(layout.linkFile(id)))?.trim();
-      if (link && isLinkId(link)) {
-        await rm(layout.linkPath(link), { force: true });
-        this.#linkOwners.delete(link);
-      }
-      // Renaming first makes the layer disappear at once; the slow delete happens out of sight.
-      const trash = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
-      try {
-        await rename(layout.layerDir(id), trash);
-        await rm(trash, { recursive: true, force: true, maxRetries: 3 });
-      } catch (err) {
-        throw new IoError(`removing layer ${id}`, err);
-      }
+      if (await pathExists(this.#d.layout.layerDir(id))) await this.#deleteLayer(id);
     });
+  }
+
+  /** deleteLayer unmounts, unlinks and deletes an existing layer; the caller holds its lock. */
+  async #deleteLayer(id: string): Promise<void> {
+    const { layout } = this.#d;
+    await this.#unmountLayer(id);
+    const link = (await readOptional(layout.linkFile(id)))?.trim();
+    if (link && isLinkId(link)) {
+      await rm(layout.linkPath(link), { force: true });
+      this.#linkOwners.delete(link);
+    }
+    // Renaming first makes the layer disappear at once; the slow delete happens out of sight.
+    const trash = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(layout.layerDir(id), trash);
+      await rm(trash, { recursive: true, force: true, maxRetries: 3 });
+    } catch (err) {
+      throw new IoError(`removing layer ${id}`, err);
+    }
   }
 
   async #unmountLayer(id: string): Promise<void> {
@@ -237,7 +254,7 @@ export class LayerStore {
   /** exists tells whether a layer directory exists. */
   async exists(id: string): Promise<boolean> {
     checkLayerId(id);
-    return stat(this.#d.layout.layerDir(id)).then(() => true, () => false);
+    return pathExists(this.#d.layout.layerDir(id));
   }
 
   // ---------- get / put ----------
@@ -256,7 +273,7 @@ export class LayerStore {
         this.#refs.set(id, count + 1);
         return merged;
       }
-      const readOnly = await stat(layout.committedFile(id)).then(() => true, () => false);
+      const readOnly = await pathExists(layout.committedFile(id));
       const spec = planOverlayMount(layout, {
         id,
         lowers: info.lowers,
@@ -366,6 +383,7 @@ export class LayerStore {
       const root = idMap.rootPair();
       const staging = path.join(layout.stagingDir(), `apply-${randomBytes(6).toString('hex')}`);
       try {
+        await writeFile(layout.incompleteFile(id), '', { mode: 0o600 });
         await mkdir(staging, { mode: 0o755 });
         await chown(staging, root.uid, root.gid);
         let ignored = 0;
@@ -376,11 +394,13 @@ export class LayerStore {
           },
         });
         const size = directorySize(staging);
-        await rmdir(layout.diffDir(id));
+        // rename(2) replaces the empty diff dir in one step: the layer never lacks its diff dir.
         await rename(staging, layout.diffDir(id));
+        await rm(layout.incompleteFile(id));
         return size;
       } catch (err) {
         await rm(staging, { recursive: true, force: true });
+        await rm(layout.incompleteFile(id), { force: true });
         if (err instanceof StrataError) throw err;
         throw new IoError(`applying a diff to layer ${id}`, err);
       }

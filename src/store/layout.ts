@@ -33,6 +33,14 @@ export class Layout {
   committedFile(id: string): string {
     return path.join(this.home, id, 'committed');
   }
+  /**
+   * incompleteFile marks a layer whose ApplyDiff has started but not finished. A layer that
+   * still carries it when the store opens was interrupted by a crash and is removed: Docker
+   * never registered it, and a retried ApplyDiff could only carry the rest of the stream.
+   */
+  incompleteFile(id: string): string {
+    return path.join(this.home, id, 'incomplete');
+  }
   linksDir(): string {
     return path.join(this.home, 'l');
   }
@@ -45,6 +53,10 @@ export class Layout {
   }
   stateDir(): string {
     return path.join(this.home, '.strata');
+  }
+  /** ownerFile names the process serving this home, so that `strata fsck` does not repair under it. */
+  ownerFile(): string {
+    return path.join(this.home, '.strata', 'owner.json');
   }
   /** stagingDir holds layers and diffs being written; leftovers are removed at start. */
   stagingDir(): string {

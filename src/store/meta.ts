@@ -1,6 +1,6 @@
 /** Small metadata files of a layer: written atomically (temp file + rename), read forgivingly. */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { errnoOf } from '../errors';
 
 /** writeFileAtomic replaces `file` with `content` so readers see the old or the new, never half. */
@@ -23,4 +23,12 @@ export async function readOptional(file: string): Promise<string | undefined> {
     if (errnoOf(err) === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/** pathExists tells whether anything (even a dangling symlink) exists at `p`. */
+export async function pathExists(p: string): Promise<boolean> {
+  return lstat(p).then(
+    () => true,
+    () => false,
+  );
 }
