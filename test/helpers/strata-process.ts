@@ -1,0 +1,120 @@
+/**
+ * A Strata server process for tests that talk the plugin protocol directly: started from this
+ * checkout's build on its own socket and state dir, killed and restarted by pid, and a small
+ * client that sends requests shaped like dockerd's (POST, no Content-Type, chunked ApplyDiff).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+
+const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
+const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
+
+export interface Reply {
+  status: number;
+  text: string;
+  /** the body parsed as JSON, or undefined when it is not JSON */
+  json: Record<string, unknown> | undefined;
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** request sends one POST over a unix socket; a string/Buffer body goes with Content-Length, an iterable chunked. */
+export function request(socket: string, urlPath: string, body?: string | Buffer | AsyncIterable<Buffer>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const fixed = typeof body === 'string' || Buffer.isBuffer(body) ? Buffer.from(body) : undefined;
+    const req = http.request({ socketPath: socket, method: 'POST', path: urlPath, headers: { Accept: ACCEPT, ...(fixed ? { 'Content-Length': fixed.length } : {}) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, text, json: parseJson(text) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (fixed || body === undefined) {
+      req.end(fixed);
+      return;
+    }
+    // Headers go out at once, as dockerd's do, even before the first byte of the body.
+    req.flushHeaders();
+    void (async () => {
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
+        req.end();
+      } catch (err) {
+        req.destroy(err as Error);
+      }
+    })();
+  });
+}
+
+function socketAnswers(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(socket);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+}
+
+export class StrataProcess {
+  #child?: ChildProcess;
+  readonly socket: string;
+  readonly stateDir: string;
+
+  constructor(readonly dir: string) {
+    this.socket = path.join(dir, 'strata.sock');
+    this.stateDir = path.join(dir, 'state');
+  }
+
+  /** start runs `strata serve` and waits until it answers on its socket. */
+  async start(): Promise<void> {
+    const log = createWriteStream(path.join(this.dir, 'strata.log'), { flags: 'a' });
+    const child = spawn(process.execPath, [CLI, 'serve', '--socket', this.socket, '--state-dir', this.stateDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.pipe(log, { end: false });
+    child.stderr!.pipe(log, { end: false });
+    this.#child = child;
+    const deadline = Date.now() + 20_000;
+    while (!(await socketAnswers(this.socket))) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`strata did not start (see ${this.dir}/strata.log)`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.exitCode === null ? this.#child.pid : undefined;
+  }
+
+  /** kill sends a signal to this process only and waits for it to exit. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** call sends a JSON request (`body` may also be raw text, to test malformed input). */
+  call(method: string, body: unknown = {}): Promise<Reply> {
+    const text = typeof body === 'string' ? body : `${JSON.stringify(body)}\n`;
+    return request(this.socket, `/${method}`, text);
+  }
+
+  /** applyDiff sends a layer tar as dockerd does: ids in the query string, the body chunked. */
+  applyDiff(id: string, parent: string, body: Buffer | AsyncIterable<Buffer>): Promise<Reply> {
+    const chunked = Buffer.isBuffer(body) ? (async function* () { yield body; })() : body;
+    return request(this.socket, `/GraphDriver.ApplyDiff?id=${id}&parent=${parent}`, chunked);
+  }
+}
