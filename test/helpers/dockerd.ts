@@ -14,7 +14,7 @@ import path from 'node:path';
 import { DOCKER, DOCKERD } from './tiers';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
-const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+export const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
 const PLUGIN_DIR = '/run/docker/plugins';
 
 export interface RunResult {
@@ -35,7 +35,7 @@ export function exec(file: string, args: readonly string[], opts: { input?: stri
   });
 }
 
-function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, onFail?: () => string): Promise<void> {
+export function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, onFail?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
     const tick = async () => {
@@ -47,7 +47,7 @@ function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number,
   });
 }
 
-function socketAnswers(socket: string): Promise<boolean> {
+export function socketAnswers(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socket);
     c.once('connect', () => {
@@ -68,7 +68,7 @@ function alive(pid: number | undefined): boolean {
   }
 }
 
-async function stopPid(pid: number | undefined, graceMs: number): Promise<void> {
+export async function stopPid(pid: number | undefined, graceMs: number): Promise<void> {
   if (!alive(pid)) return;
   process.kill(pid!, 'SIGTERM');
   const deadline = Date.now() + graceMs;
@@ -77,7 +77,7 @@ async function stopPid(pid: number | undefined, graceMs: number): Promise<void> 
   while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
 }
 
-function spawnLogged(file: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
+export function spawnLogged(file: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): ChildProcess {
   const log = createWriteStream(logFile, { flags: 'a' });
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
   child.stdout!.pipe(log, { end: false });
@@ -102,6 +102,10 @@ export interface DaemonOptions {
   dockerdArgs?: string[];
   /** environment for dockerd (e.g. DOCKER_BUILDKIT is a client setting; this is for the daemon) */
   env?: NodeJS.ProcessEnv;
+  /** extra flags for the node process that runs Strata, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] */
+  strataNodeArgs?: string[];
+  /** mount a tmpfs of this size (e.g. '8g') on the data-root, so disk speed drops out of timings */
+  tmpfsDataRoot?: string;
 }
 
 export class TestDaemon {
@@ -111,11 +115,13 @@ export class TestDaemon {
   #containerd?: ChildProcess;
   #dockerd?: ChildProcess;
   #strata?: ChildProcess;
+  #storageDriver: string;
 
   private constructor(base: string, readonly opts: DaemonOptions) {
     this.base = base;
     this.driverName = opts.driver === 'strata' ? `strata-t${randomBytes(4).toString('hex')}` : 'overlay2';
     this.pluginSocket = path.join(PLUGIN_DIR, `${this.driverName}.sock`);
+    this.#storageDriver = this.driverName;
   }
 
   /** start brings up containerd, Strata (if used) and dockerd, and waits until dockerd answers. */
@@ -126,6 +132,7 @@ export class TestDaemon {
       await writeFile(path.join(base, 'daemon.json'), '{}');
       await writeFile(path.join(base, 'containerd.toml'), '');
       await mkdir(path.join(base, 'data'), { recursive: true });
+      if (opts.tmpfsDataRoot) await exec('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsDataRoot},mode=0711`, 'strata-bench', d.dataRoot]);
       d.#containerd = spawnLogged('containerd', ['--config', path.join(base, 'containerd.toml'), '--root', path.join(base, 'containerd-root'), '--state', path.join(base, 'containerd-state'), '--address', d.containerdSocket], path.join(base, 'containerd.log'));
       await waitFor('containerd', () => socketAnswers(d.containerdSocket), 30_000, () => d.logTail('containerd.log'));
       if (opts.driver === 'strata') await d.startStrata();
@@ -142,6 +149,14 @@ export class TestDaemon {
   }
   get dockerSocket(): string {
     return path.join(this.base, 'docker.sock');
+  }
+  /** storageDriver is dockerd's current --storage-driver. */
+  get storageDriver(): string {
+    return this.#storageDriver;
+  }
+  /** containerdPluginsNamespace is where containerd runs this daemon's managed plugins. */
+  get containerdPluginsNamespace(): string {
+    return `nsp-${path.basename(this.base)}`;
   }
   get dataRoot(): string {
     return path.join(this.base, 'data');
@@ -170,7 +185,7 @@ export class TestDaemon {
 
   /** startStrata runs the plugin from this checkout's build on the daemon's plugin socket. */
   async startStrata(): Promise<void> {
-    this.#strata = spawnLogged(process.execPath, [CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug'], path.join(this.base, 'strata.log'));
+    this.#strata = spawnLogged(process.execPath, [...(this.opts.strataNodeArgs ?? []), CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug'], path.join(this.base, 'strata.log'));
     await waitFor('strata socket', () => socketAnswers(this.pluginSocket), 20_000, () => this.logTail('strata.log'));
   }
 
@@ -188,8 +203,8 @@ export class TestDaemon {
       '--data-root', this.dataRoot, '--exec-root', path.join(b, 'exec'), '-H', `unix://${this.dockerSocket}`,
       '--pidfile', path.join(b, 'docker.pid'), '--config-file', path.join(b, 'daemon.json'),
       '--containerd', this.containerdSocket, '--containerd-namespace', `ns-${path.basename(b)}`,
-      '--containerd-plugins-namespace', `nsp-${path.basename(b)}`,
-      '--iptables=false', '--ip-masq=false', '--bridge=none', '--experimental', '--storage-driver', this.driverName,
+      '--containerd-plugins-namespace', this.containerdPluginsNamespace,
+      '--iptables=false', '--ip-masq=false', '--bridge=none', '--experimental', '--storage-driver', this.#storageDriver,
       ...(this.opts.dockerdArgs ?? []),
     ];
     this.#dockerd = spawnLogged(DOCKERD, args, path.join(b, 'dockerd.log'), { ...process.env, ...this.opts.env });
@@ -212,8 +227,13 @@ export class TestDaemon {
     await stopPid(pid, 30_000);
   }
 
-  async restartDockerd(): Promise<void> {
+  /**
+   * restartDockerd restarts dockerd; with `storageDriver` it comes back with that
+   * --storage-driver instead, e.g. a managed plugin such as `strata:0.1.0`.
+   */
+  async restartDockerd(storageDriver?: string): Promise<void> {
     await this.stopDockerd();
+    if (storageDriver) this.#storageDriver = storageDriver;
     await this.startDockerd();
   }
 
@@ -227,8 +247,10 @@ export class TestDaemon {
     await stopPid(this.#dockerd?.pid, 30_000);
     await stopPid(this.#containerd?.pid, 15_000);
     await stopPid(this.#strata?.pid, 10_000);
-    const leftover = mountsUnder(this.base);
+    // The tmpfs data-root is ours to remove, not a leftover; everything mounted on it is.
+    const leftover = mountsUnder(this.base).filter((m) => !(this.opts.tmpfsDataRoot && m === this.dataRoot));
     for (const m of leftover.sort((a, b) => b.length - a.length)) await exec('umount', ['-l', m], { allowFail: true });
+    if (this.opts.tmpfsDataRoot && mountsUnder(this.base).includes(this.dataRoot)) await exec('umount', ['-l', this.dataRoot], { allowFail: true });
     await rm(this.pluginSocket, { force: true });
     if (process.env.STRATA_TEST_KEEP !== '1') await rm(this.base, { recursive: true, force: true, maxRetries: 3 });
     if (leftover.length) throw new Error(`mounts were left behind under ${this.base}: ${leftover.join(', ')}`);

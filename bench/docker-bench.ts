@@ -1,0 +1,187 @@
+/**
+ * The docker-level benchmarks: the same docker commands against two isolated dockerds of the
+ * same binary, one on Strata and one on the built-in overlay2, interleaved round by round.
+ * Only the command under test is timed; loading, removing and writing data around it is not.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { TestDaemon, importBusybox } from '../test/helpers/dockerd';
+import { DOCKER } from '../test/helpers/tiers';
+import type { CorpusImage } from './corpus/images';
+import { interleave, repeat, timeMs, type Comparison, type Target } from './measure';
+import type { BenchmarkGroup, Profile } from './options';
+import { StrataLog, peakRssMiB, resetPeakRss, type RequestTotals } from './process-stats';
+
+export const SIDES = ['strata', 'overlay2'] as const;
+export type SideName = (typeof SIDES)[number];
+
+export const BUSYBOX_TAG = 'bench/busybox:latest';
+const WRITER = 'bench-writer';
+
+/** DockerComparison adds what Strata logged about its own requests during the Strata samples. */
+export interface DockerComparison extends Comparison {
+  strataRequests: RequestTotals;
+}
+
+/** PeakRss is Strata's VmHWM while loading one image: the largest over all rounds. */
+export interface PeakRss {
+  image: string;
+  bytes: number;
+  layers: number;
+  peakMiB: number;
+}
+
+const TARGETS: Record<string, Target> = {
+  load: { maxRatio: 1.0, text: '≤ 1.00' },
+  run: { maxRatio: 1.1, text: '≤ 1.10' },
+  commit: { maxRatio: 1.0, text: '≤ 1.00' },
+  diff: { maxRatio: 1.0, text: '≤ 1.00' },
+  ps: { maxRatio: 1.0, text: '≤ 1.00' },
+};
+
+/** DockerBench owns the two daemons for one run. */
+export class DockerBench {
+  readonly results: DockerComparison[] = [];
+  readonly peakRss: PeakRss[] = [];
+  readonly #strataLog: StrataLog;
+
+  constructor(
+    readonly daemons: Record<SideName, TestDaemon>,
+    readonly profile: Profile,
+    readonly progress: (line: string) => void,
+  ) {
+    this.#strataLog = new StrataLog(path.join(daemons.strata.base, 'strata.log'));
+  }
+
+  get #strataPid(): number {
+    return this.daemons.strata.strataPid!;
+  }
+
+  /**
+   * compare runs one benchmark on both sides and records it. The Strata log is read around
+   * each Strata sample so that only its own requests are counted.
+   */
+  async compare(group: BenchmarkGroup, id: string, label: string, measure: (d: TestDaemon, side: SideName, round: number) => Promise<number[]>): Promise<void> {
+    const strataRequests: RequestTotals = {};
+    const samples = await interleave(this.profile.rounds, SIDES, async (side, round) => {
+      if (side === 'strata') await this.#strataLog.mark();
+      const out = await measure(this.daemons[side], side, round);
+      if (side === 'strata') await this.#strataLog.totalsSinceMark(strataRequests);
+      return out;
+    });
+    const result: DockerComparison = { id, group, label, sides: [...SIDES], samples, target: TARGETS[group], strataRequests };
+    this.results.push(result);
+    this.progress(`${id}: strata ${samples.strata.map(Math.round).join(',')} ms | overlay2 ${samples.overlay2.map(Math.round).join(',')} ms`);
+  }
+
+  /** prepare gives both daemons the busybox image the container benchmarks run. */
+  async prepare(): Promise<void> {
+    await Promise.all(SIDES.map((s) => importBusybox(this.daemons[s], BUSYBOX_TAG)));
+  }
+
+  // ---------- load ----------
+
+  /** load times `docker load` of an image, then removes it (untimed) for the next round. */
+  async #timedLoad(d: TestDaemon, side: SideName, img: CorpusImage): Promise<number> {
+    if (side === 'strata') resetPeakRss(this.#strataPid);
+    const ms = await timeMs(() => d.docker(['load', '-q', '-i', img.tarPath], { timeoutMs: 30 * 60_000 }));
+    if (side === 'strata') this.#notePeak(img, peakRssMiB(this.#strataPid));
+    await d.docker(['rmi', img.tag]);
+    return ms;
+  }
+
+  #notePeak(img: CorpusImage, peakMiB: number): void {
+    const known = this.peakRss.find((p) => p.image === img.tag);
+    if (known) known.peakMiB = Math.max(known.peakMiB, peakMiB);
+    else this.peakRss.push({ image: img.tag, bytes: img.bytes, layers: img.layers, peakMiB });
+  }
+
+  async load(group: 'load' | 'scale-load', id: string, img: CorpusImage): Promise<void> {
+    const label = `docker load ${img.tag} (${img.layers} layer${img.layers > 1 ? 's' : ''}, ${img.entries} entries, ${mib(img.bytes)} MiB)`;
+    await this.compare(group, id, label, async (d, side) => [await this.#timedLoad(d, side, img)]);
+  }
+
+  // ---------- containers ----------
+
+  async run(): Promise<void> {
+    await this.compare('run', 'run', 'docker run --rm busybox true', (d) =>
+      repeat(this.profile.samplesPerRound, () => d.docker(['run', '--rm', '--network', 'none', BUSYBOX_TAG, 'true'])));
+  }
+
+  async createRemove(): Promise<void> {
+    await this.compare('create', 'create-rm', 'docker create + docker rm', (d) =>
+      repeat(this.profile.samplesPerRound, async () => {
+        const id = (await d.docker(['create', '--network', 'none', BUSYBOX_TAG, 'true'])).stdout.trim();
+        await d.docker(['rm', id]);
+      }));
+  }
+
+  /**
+   * startWriters runs a container on each side that copied `dataDir` (the commit dataset)
+   * into its own layer and keeps running, so `ps -s` lists it.
+   */
+  async startWriters(dataDir: string): Promise<void> {
+    await Promise.all(SIDES.map(async (s) => {
+      const d = this.daemons[s];
+      await d.docker(['run', '-d', '--name', WRITER, '--network', 'none', '-v', `${dataDir}:/src:ro`, BUSYBOX_TAG, 'sleep', '1000000']);
+      await d.docker(['exec', WRITER, 'sh', '-c', 'mkdir /data && cp -a /src/. /data/']);
+    }));
+  }
+
+  async commit(): Promise<void> {
+    const mb = `${this.profile.commitMiB} MiB in ${this.profile.commitFiles} files`;
+    await this.compare('commit', 'commit', `docker commit (container wrote ${mb})`, async (d, _side, round) => {
+      const tag = `bench/committed:${round}`;
+      const ms = await timeMs(() => d.docker(['commit', WRITER, tag]));
+      await d.docker(['rmi', tag]);
+      return [ms];
+    });
+  }
+
+  async diff(): Promise<void> {
+    await this.compare('diff', 'diff', `docker diff (${this.profile.commitFiles} added files)`, (d) =>
+      repeat(this.profile.samplesPerRound, () => d.docker(['diff', WRITER])));
+  }
+
+  async ps(): Promise<void> {
+    await this.compare('ps', 'ps-s', 'docker ps -s (the writer container)', (d) =>
+      repeat(this.profile.samplesPerRound, () => d.docker(['ps', '-s'])));
+  }
+
+  async stopWriters(): Promise<void> {
+    await Promise.all(SIDES.map((s) => this.daemons[s].docker(['rm', '-f', WRITER], { allowFail: true })));
+  }
+
+  // ---------- save ----------
+
+  async save(img: CorpusImage): Promise<void> {
+    await Promise.all(SIDES.map((s) => this.daemons[s].docker(['load', '-q', '-i', img.tarPath])));
+    await this.compare('save', 'save', `docker save ${img.tag} (${mib(img.bytes)} MiB)`, async (d) => [await timeMs(() => saveToNull(d, img.tag))]);
+    await Promise.all(SIDES.map((s) => this.daemons[s].docker(['rmi', img.tag])));
+  }
+
+  // ---------- depth ----------
+
+  /** depth times `docker run --rm img true` on an image `img.layers` deep (mount + Get + Put). */
+  async depth(img: CorpusImage): Promise<void> {
+    await Promise.all(SIDES.map((s) => this.daemons[s].docker(['load', '-q', '-i', img.tarPath])));
+    await this.compare('scale-depth', `depth-${img.layers}`, `docker run --rm on a ${img.layers}-layer image`, (d) =>
+      repeat(this.profile.samplesPerRound, () => d.docker(['run', '--rm', '--network', 'none', img.tag, 'true'])));
+    await Promise.all(SIDES.map((s) => this.daemons[s].docker(['rmi', img.tag])));
+  }
+}
+
+function mib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
+
+/** saveToNull runs `docker save` with stdout on /dev/null (the CLI refuses a terminal, and -o writes a file). */
+function saveToNull(d: TestDaemon, tag: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(DOCKER, ['-H', `unix://${d.dockerSocket}`, 'save', tag], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`docker save ${tag} failed (${code}): ${stderr}`))));
+  });
+}

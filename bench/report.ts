@@ -1,0 +1,88 @@
+/**
+ * The bench's output: a table on stdout (median per side, ratio, the issue's target and
+ * whether it is met) and the same numbers, with every sample, as JSON.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { PeakRss } from './docker-bench';
+import { median, ratioOf, type Comparison } from './measure';
+import type { ProfileSummary } from './cpu-profile';
+
+export const REPORT_SCHEMA = 'strata-bench/1';
+export const RSS_TARGET_MIB = 150;
+
+/** Report is what a run writes as JSON. */
+export interface Report {
+  schema: typeof REPORT_SCHEMA;
+  startedAt: string;
+  durationSec: number;
+  options: Record<string, unknown>;
+  machine: Record<string, unknown>;
+  corpus: Record<string, unknown>;
+  results: Array<Comparison & { medians: Record<string, number>; ratio: number; met?: boolean }>;
+  peakRss: { targetMiB: number; loads: PeakRss[]; layerApplyMiB?: number };
+  profiles: ProfileSummary[];
+}
+
+/** summarise adds medians, the ratio and the verdict to each comparison. */
+export function summarise(c: Comparison): Report['results'][number] {
+  const medians = Object.fromEntries(c.sides.map((s) => [s, round1(median(c.samples[s]!))]));
+  const ratio = Math.round(ratioOf(c) * 100) / 100;
+  return { ...c, medians, ratio, ...(c.target ? { met: ratio <= c.target.maxRatio } : {}) };
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+const SECTIONS: Array<{ title: string; groups: string[] }> = [
+  { title: 'docker commands: strata vs overlay2 (same dockerd binary)', groups: ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps'] },
+  { title: 'layer work alone: strata (over its socket) vs GNU tar, same disk', groups: ['layer'] },
+  { title: 'how cost grows: load time by file count', groups: ['scale-load'] },
+  { title: 'how cost grows: docker run --rm (mount + Get/Put) by image depth', groups: ['scale-depth'] },
+];
+
+function formatRow(r: Report['results'][number]): string {
+  const [a, b] = r.sides;
+  const verdict = r.met === undefined ? '' : r.met ? 'yes' : 'NO';
+  return [
+    pad(r.label, 72),
+    pad(`${r.medians[a]!.toFixed(1)}`, 10, true),
+    pad(`${r.medians[b]!.toFixed(1)}`, 10, true),
+    pad(r.ratio.toFixed(2), 7, true),
+    pad(r.target?.text ?? '', 21, true),
+    pad(verdict, 4, true),
+  ].join(' ');
+}
+
+/** formatTable renders the report as the text table the bench prints. */
+export function formatTable(report: Report): string {
+  const lines: string[] = [];
+  for (const section of SECTIONS) {
+    const rows = report.results.filter((r) => section.groups.includes(r.group));
+    if (rows.length === 0) continue;
+    const [a, b] = rows[0]!.sides;
+    lines.push('', section.title);
+    lines.push([pad('benchmark (median ms)', 72), pad(a, 10, true), pad(b, 10, true), pad('ratio', 7, true), pad('target', 21, true), pad('met', 4, true)].join(' '));
+    for (const r of rows) lines.push(formatRow(r));
+  }
+  const rss = report.peakRss;
+  if (rss.loads.length || rss.layerApplyMiB !== undefined) {
+    lines.push('', `strata peak RSS (VmHWM, reset before each load; target ≤ ${rss.targetMiB} MiB on the largest image, flat as layers grow)`);
+    for (const p of rss.loads) lines.push(`  ${pad(p.image, 24)} ${pad(String(p.layers), 4, true)} layers ${pad(String(Math.round(p.bytes / 2 ** 20)), 6, true)} MiB   peak ${p.peakMiB.toFixed(1)} MiB`);
+    if (rss.layerApplyMiB !== undefined) lines.push(`  ApplyDiff of the Debian layer (standalone strata): peak ${rss.layerApplyMiB.toFixed(1)} MiB`);
+  }
+  return lines.join('\n');
+}
+
+/** writeReport writes the JSON report as <outDir>/<timestamp>.json and returns its path. */
+export async function writeReport(report: Report, outDir: string): Promise<string> {
+  await mkdir(outDir, { recursive: true });
+  const file = path.join(outDir, `${report.startedAt.replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, JSON.stringify(report, null, 2) + '\n');
+  return file;
+}

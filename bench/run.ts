@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: builds the corpus offline, measures the layer work against GNU tar, then
+ * starts two isolated dockerds of the same binary (Strata and the built-in overlay2) and runs
+ * the docker benchmarks interleaved. Prints a table and writes bench-results/<time>.json.
+ * Everything it starts is stopped by pid, and everything it mounts is unmounted, also on Ctrl-C.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TestDaemon, exec } from '../test/helpers/dockerd';
+import { DOCKER, DOCKERD } from '../test/helpers/tiers';
+import { buildCorpus, type Corpus } from './corpus/images';
+import { materialize, smallFiles } from './corpus/trees';
+import { formatProfile, summariseProfiles, type ProfileSummary } from './cpu-profile';
+import { DockerBench, SIDES, type SideName } from './docker-bench';
+import { runLayerBench, type LayerBenchResult } from './layer-bench';
+import { machineFacts, parseOptions, type BenchOptions } from './options';
+import { REPORT_SCHEMA, RSS_TARGET_MIB, formatTable, summarise, writeReport, type Report } from './report';
+import { StrataServer } from './strata-client';
+
+const REPO = path.resolve(__dirname, '..', '..');
+const TMPFS_SIZE = '16g';
+const started = Date.now();
+const cleanups: Array<() => Promise<void>> = [];
+
+function progress(line: string): void {
+  console.error(`[bench +${Math.round((Date.now() - started) / 1000)}s] ${line}`);
+}
+
+async function cleanUp(): Promise<void> {
+  while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => progress(`cleanup failed: ${(err as Error).message}`));
+}
+
+function checkHost(): void {
+  if (process.getuid?.() !== 0) throw new Error('the bench needs root (it runs dockerd and mounts overlayfs)');
+  for (const bin of [DOCKERD, DOCKER, '/bin/busybox']) if (!existsSync(bin)) throw new Error(`${bin} is missing: run sudo bash test/setup.sh first`);
+}
+
+/** workDir is the run's scratch directory; with --tmpfs it is a tmpfs, so GNU tar and Strata's home sit in memory. */
+async function makeWorkDir(tmpfs: boolean): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  if (tmpfs) {
+    await exec('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'strata-bench', dir]);
+    cleanups.push(async () => void (await exec('umount', [dir])));
+  }
+  return dir;
+}
+
+function cpuProfArgs(opts: BenchOptions, dir: string | undefined, name: string): string[] {
+  return opts.cpuProf && dir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, name)}`] : [];
+}
+
+async function layerBench(opts: BenchOptions, corpus: Corpus, work: string, profileDir?: string): Promise<LayerBenchResult> {
+  const dir = path.join(work, 'layer');
+  await mkdir(dir);
+  const strata = await StrataServer.start(dir, cpuProfArgs(opts, profileDir, 'layer'));
+  try {
+    return await runLayerBench(strata, corpus, dir, opts.profile.rounds, progress);
+  } finally {
+    await strata.stop();
+  }
+}
+
+async function startDaemons(opts: BenchOptions, profileDir?: string): Promise<Record<SideName, TestDaemon>> {
+  const tmpfsDataRoot = opts.tmpfs ? TMPFS_SIZE : undefined;
+  const daemons: Partial<Record<SideName, TestDaemon>> = {};
+  for (const side of SIDES) {
+    const d = await TestDaemon.start({ driver: side, tmpfsDataRoot, strataNodeArgs: cpuProfArgs(opts, profileDir, 'docker') });
+    cleanups.push(() => d.stop());
+    daemons[side] = d;
+  }
+  return daemons as Record<SideName, TestDaemon>;
+}
+
+/** dockerBench runs the selected docker benchmarks in a fixed order. */
+async function dockerBench(opts: BenchOptions, corpus: Corpus, work: string, profileDir?: string): Promise<DockerBench> {
+  const { only, profile } = opts;
+  const bench = new DockerBench(await startDaemons(opts, profileDir), profile, progress);
+  await bench.prepare();
+  if (only.has('load')) {
+    for (const [id, img] of [['load-debian', corpus.debian], ['load-small', corpus.small], ['load-big', corpus.big], ['load-many', corpus.many]] as const) await bench.load('load', id, img);
+  }
+  if (only.has('run')) await bench.run();
+  if (only.has('create')) await bench.createRemove();
+  if (only.has('commit') || only.has('diff') || only.has('ps')) {
+    const data = path.join(work, 'commit-data');
+    await materialize(data, smallFiles('data', profile.commitFiles, () => Math.floor((profile.commitMiB * 2 ** 20) / profile.commitFiles)));
+    await bench.startWriters(data);
+    if (only.has('diff')) await bench.diff();
+    if (only.has('ps')) await bench.ps();
+    if (only.has('commit')) await bench.commit();
+    await bench.stopWriters();
+  }
+  if (only.has('save')) await bench.save(corpus.debian);
+  if (only.has('scale-load')) for (const [i, img] of corpus.scaling.entries()) await bench.load('scale-load', `scale-load-${profile.scalingFiles[i]}`, img);
+  if (only.has('scale-depth')) for (const img of corpus.depth) await bench.depth(img);
+  return bench;
+}
+
+function corpusFacts(c: Corpus, opts: BenchOptions): Record<string, unknown> {
+  const { debianLayer, scaling, depth, ...images } = c;
+  return {
+    cacheDir: opts.cacheDir,
+    debianSource: opts.profile.debian,
+    debianLayer: { entries: debianLayer.entries, bytes: debianLayer.bytes },
+    images: [...Object.values(images), ...scaling, ...depth].map(({ tag, layers, entries, bytes }) => ({ tag, layers, entries, bytes })),
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2), REPO);
+  checkHost();
+  const startedAt = new Date(started).toISOString();
+  const machine = machineFacts();
+  progress(`profile ${opts.profile.name}, ${opts.profile.rounds} round(s), benchmarks: ${[...opts.only].join(', ')}${opts.tmpfs ? ', on tmpfs' : ''}`);
+  const corpus = await buildCorpus(opts.profile, opts.cacheDir);
+  progress('corpus ready');
+  const profileDir = opts.cpuProf ? path.join(opts.outDir, `${startedAt.replace(/[:.]/g, '-')}-profiles`) : undefined;
+  const work = await makeWorkDir(opts.tmpfs);
+  let layer: LayerBenchResult | undefined;
+  let docker: DockerBench | undefined;
+  try {
+    if (opts.only.has('layer')) layer = await layerBench(opts, corpus, work, profileDir);
+    const dockerGroups = [...opts.only].filter((g) => g !== 'layer');
+    if (dockerGroups.length) docker = await dockerBench(opts, corpus, work, profileDir);
+  } finally {
+    await cleanUp();
+  }
+  const profiles: ProfileSummary[] = profileDir ? [...(await summariseProfiles(path.join(profileDir, 'layer'))), ...(await summariseProfiles(path.join(profileDir, 'docker')))] : [];
+  const report: Report = {
+    schema: REPORT_SCHEMA,
+    startedAt,
+    durationSec: Math.round((Date.now() - started) / 1000),
+    options: { profile: opts.profile, only: [...opts.only], tmpfs: opts.tmpfs, cpuProf: opts.cpuProf },
+    machine: { ...machine, tmpfs: opts.tmpfs, loadavgAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100), dockerd: (await exec(DOCKERD, ['--version'])).stdout.trim() },
+    corpus: corpusFacts(corpus, opts),
+    results: [...(layer?.comparisons ?? []), ...(docker?.results ?? [])].map(summarise),
+    peakRss: { targetMiB: RSS_TARGET_MIB, loads: docker?.peakRss ?? [], ...(layer ? { layerApplyMiB: layer.applyPeakRssMiB } : {}) },
+    profiles,
+  };
+  console.log(formatTable(report));
+  for (const p of profiles) console.log(`\n${formatProfile(p)}`);
+  console.log(`\nreport: ${await writeReport(report, opts.outDir)} (${report.durationSec} s; load average ${JSON.stringify(machine.loadavgAtStart)} at start, ${JSON.stringify(report.machine.loadavgAtEnd)} at end)`);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    progress(`${signal}: stopping the daemons and removing what the bench mounted`);
+    void cleanUp().finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (err: unknown) => {
+  await cleanUp();
+  console.error(`bench: ${(err as Error).message ?? String(err)}`);
+  process.exitCode = 1;
+});

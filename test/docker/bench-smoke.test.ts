@@ -1,0 +1,53 @@
+/**
+ * A smoke run of `npm run bench` with the quick profile: it must start and stop both daemons,
+ * run every benchmark and write a well-formed JSON report. Timings are not asserted: on a
+ * shared machine they are noise (the bench itself is not part of `npm test`).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { mountsUnder } from '../helpers/dockerd';
+import { needDocker } from '../helpers/tiers';
+
+const RUN = path.resolve(__dirname, '..', '..', 'bench', 'run.js');
+const EXPECTED_IDS = [
+  'layer-apply', 'layer-diff',
+  'load-debian', 'load-small', 'load-big', 'load-many',
+  'run', 'create-rm', 'diff', 'ps-s', 'commit', 'save',
+  'scale-load-100', 'scale-load-400', 'depth-1', 'depth-4',
+];
+
+interface ReportShape {
+  schema: string;
+  results: Array<{ id: string; sides: [string, string]; samples: Record<string, number[]>; medians: Record<string, number>; ratio: number; met?: boolean }>;
+  peakRss: { targetMiB: number; loads: Array<{ image: string; peakMiB: number }>; layerApplyMiB: number };
+}
+
+describe('npm run bench -- --quick', { skip: needDocker() }, () => {
+  it('runs every benchmark on both sides and writes a well-formed report', (t) => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'strata-bench-smoke-'));
+    t.after(() => rmSync(out, { recursive: true, force: true }));
+    const run = spawnSync(process.execPath, [RUN, '--quick', '--out', out], { encoding: 'utf8', timeout: 15 * 60_000 });
+    assert.equal(run.status, 0, `bench failed:\n${run.stderr}`);
+    assert.match(run.stdout, /docker commands: strata vs overlay2/);
+
+    const files = readdirSync(out).filter((f) => f.endsWith('.json'));
+    assert.equal(files.length, 1);
+    const report = JSON.parse(readFileSync(path.join(out, files[0]!), 'utf8')) as ReportShape;
+    assert.equal(report.schema, 'strata-bench/1');
+    assert.deepEqual(report.results.map((r) => r.id).sort(), [...EXPECTED_IDS].sort());
+    for (const r of report.results) {
+      for (const side of r.sides) {
+        assert.ok(r.samples[side]!.length >= 1 && r.samples[side]!.every((ms) => ms > 0), `${r.id}: samples of ${side}`);
+        assert.ok(Number.isFinite(r.medians[side]), `${r.id}: median of ${side}`);
+      }
+      assert.ok(Number.isFinite(r.ratio) && r.ratio > 0, `${r.id}: ratio`);
+    }
+    assert.ok(report.peakRss.loads.length >= 4 && report.peakRss.loads.every((p) => p.peakMiB > 0), 'a peak RSS per loaded image');
+    assert.ok(report.peakRss.layerApplyMiB > 0);
+    assert.deepEqual(mountsUnder('/tmp').filter((m) => m.includes('strata-bench-')), [], 'the bench left nothing mounted');
+  });
+});
