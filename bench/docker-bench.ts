@@ -8,7 +8,7 @@ import path from 'node:path';
 import { TestDaemon, importBusybox } from '../test/helpers/dockerd';
 import { DOCKER } from '../test/helpers/tiers';
 import type { CorpusImage } from './corpus/images';
-import { interleave, repeat, timeMs, type Comparison, type Target } from './measure';
+import { flushDirtyPages, interleave, repeat, timeMs, type Comparison, type Target } from './measure';
 import type { BenchmarkGroup, Profile } from './options';
 import { StrataLog, peakRssMiB, resetPeakRss, type RequestTotals } from './process-stats';
 
@@ -64,6 +64,7 @@ export class DockerBench {
   async compare(group: BenchmarkGroup, id: string, label: string, measure: (d: TestDaemon, side: SideName, round: number) => Promise<number[]>): Promise<void> {
     const strataRequests: RequestTotals = {};
     const samples = await interleave(this.profile.rounds, SIDES, async (side, round) => {
+      await flushDirtyPages();
       if (side === 'strata') await this.#strataLog.mark();
       const out = await measure(this.daemons[side], side, round);
       if (side === 'strata') await this.#strataLog.totalsSinceMark(strataRequests);
@@ -74,9 +75,10 @@ export class DockerBench {
     this.progress(`${id}: strata ${samples.strata.map(Math.round).join(',')} ms | overlay2 ${samples.overlay2.map(Math.round).join(',')} ms`);
   }
 
-  /** prepare gives both daemons the busybox image the container benchmarks run. */
+  /** prepare gives both daemons the busybox image and runs one container each, so no sample pays for a cold start. */
   async prepare(): Promise<void> {
     await Promise.all(SIDES.map((s) => importBusybox(this.daemons[s], BUSYBOX_TAG)));
+    for (const s of SIDES) await this.daemons[s].docker(['run', '--rm', '--network', 'none', BUSYBOX_TAG, 'true']);
   }
 
   // ---------- load ----------

@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { exec } from '../test/helpers/dockerd';
 import type { Corpus } from './corpus/images';
-import { interleave, timeMs, type Comparison } from './measure';
+import { flushDirtyPages, interleave, timeMs, type Comparison } from './measure';
 import { peakRssMiB, resetPeakRss } from './process-stats';
 import type { StrataServer } from './strata-client';
 
@@ -53,6 +53,7 @@ export async function runLayerBench(strata: StrataServer, corpus: Corpus, scratc
       if (lastLayer) await strata.call('GraphDriver.Remove', { ID: lastLayer });
       lastLayer = newLayerId();
       await strata.call('GraphDriver.Create', { ID: lastLayer });
+      await flushDirtyPages();
       resetPeakRss(strata.pid);
       const ms = await timeMs(() => strata.applyDiff(lastLayer, '', tar.path));
       peak = Math.max(peak, peakRssMiB(strata.pid));
@@ -60,14 +61,16 @@ export async function runLayerBench(strata: StrataServer, corpus: Corpus, scratc
     }
     const dir = path.join(scratch, `gnu-${round}`);
     await mkdir(dir);
+    await flushDirtyPages();
     const ms = await timeMs(() => exec('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tar.path, '-C', dir]));
     await rm(dir, { recursive: true, force: true });
     return [ms];
   });
   progress(`layer-apply: strata ${apply.strata.map(Math.round).join(',')} ms | gnu tar ${apply['gnu tar'].map(Math.round).join(',')} ms`);
-  const diff = await interleave(rounds, SIDES, async (side) => [
-    await timeMs(() => (side === 'strata' ? strata.diffBytes(lastLayer, '') : gnuTarCreate(strata.diffDir(lastLayer)))),
-  ]);
+  const diff = await interleave(rounds, SIDES, async (side) => {
+    await flushDirtyPages();
+    return [await timeMs(() => (side === 'strata' ? strata.diffBytes(lastLayer, '') : gnuTarCreate(strata.diffDir(lastLayer))))];
+  });
   progress(`layer-diff: strata ${diff.strata.map(Math.round).join(',')} ms | gnu tar ${diff['gnu tar'].map(Math.round).join(',')} ms`);
   await strata.call('GraphDriver.Remove', { ID: lastLayer });
   return {

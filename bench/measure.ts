@@ -3,6 +3,7 @@
  * so the two sides of a comparison are measured in alternating order (A B, B A, A B, ...) in
  * the same run, and compared by their medians.
  */
+import { exec } from '../test/helpers/dockerd';
 
 /** Target is the issue's bar for one comparison: median(A)/median(B) at most `maxRatio`. */
 export interface Target {
@@ -62,6 +63,14 @@ export async function interleave<S extends string>(
     for (const side of orderOfRound(round, sides)) samples[side].push(...(await measure(side, round)));
   }
   return samples;
+}
+
+/**
+ * flushDirtyPages writes back what earlier samples left in the page cache (untimed), so a
+ * sample does not pay for the writeback of the one before it. Neither driver syncs on its own.
+ */
+export async function flushDirtyPages(): Promise<void> {
+  await exec('sync', []);
 }
 
 /** repeat collects `n` timings of `fn`. */

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { TestDaemon, exec } from '../test/helpers/dockerd';
 import { DOCKER, DOCKERD } from '../test/helpers/tiers';
 import { buildCorpus, type Corpus } from './corpus/images';
-import { materialize, smallFiles } from './corpus/trees';
+import { materializeTree } from '../test/helpers/corpus';
+import { asTreeNodes, smallFiles } from './corpus/trees';
 import { formatProfile, summariseProfiles, type ProfileSummary } from './cpu-profile';
 import { DockerBench, SIDES, type SideName } from './docker-bench';
 import { runLayerBench, type LayerBenchResult } from './layer-bench';
@@ -44,7 +45,8 @@ async function makeWorkDir(tmpfs: boolean): Promise<string> {
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   if (tmpfs) {
     await exec('mount', ['-t', 'tmpfs', '-o', `size=${TMPFS_SIZE}`, 'strata-bench', dir]);
-    cleanups.push(async () => void (await exec('umount', [dir])));
+    // Lazy: the log of the Strata that ran here may still be open in this process.
+    cleanups.push(async () => void (await exec('umount', ['-l', dir])));
   }
   return dir;
 }
@@ -87,7 +89,7 @@ async function dockerBench(opts: BenchOptions, corpus: Corpus, work: string, pro
   if (only.has('create')) await bench.createRemove();
   if (only.has('commit') || only.has('diff') || only.has('ps')) {
     const data = path.join(work, 'commit-data');
-    await materialize(data, smallFiles('data', profile.commitFiles, () => Math.floor((profile.commitMiB * 2 ** 20) / profile.commitFiles)));
+    await materializeTree(data, asTreeNodes(smallFiles('data', profile.commitFiles, () => Math.floor((profile.commitMiB * 2 ** 20) / profile.commitFiles))));
     await bench.startWriters(data);
     if (only.has('diff')) await bench.diff();
     if (only.has('ps')) await bench.ps();

@@ -1,21 +1,21 @@
 /**
- * The bench corpus: docker-save tars of every image the bench loads, built offline and cached
- * by name and size, plus the Debian layer tar for the layer benchmarks. Each image's base layer
- * is its own (a marker file), so removing one image never leaves layers another one reuses.
+ * The bench corpus: docker-save archives of every image the bench loads, built offline with
+ * the test corpus's tools and cached by name and size, plus the Debian layer tar for the layer
+ * benchmarks.
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { buildBusyboxRootfs, exec } from '../../test/helpers/dockerd';
+import { buildDeepImage, writeImageArchive } from '../../test/helpers/corpus';
+import { exec } from '../../test/helpers/dockerd';
 import type { Profile } from '../options';
 import { debianLayerTar } from './debian';
-import { cachedFile, writeImageTar, writeTarFromEntries, writeTarOfDir, type EntrySpec, type LayerTar } from './tar-out';
-import { bigFile, layerChange, smallFiles } from './trees';
+import { cachedFile, writeTarFromEntries } from './tar-out';
+import { bigFile, smallFiles } from './trees';
 
-// Bump when the generators change, so stale cached tars are not reused.
-const CORPUS_VERSION = 1;
+// Bump when the generators change, so stale cached archives are not reused.
+const CORPUS_VERSION = 2;
 
-/** CorpusImage is one image tar with what the report says about it. */
+/** CorpusImage is one image archive with what the report says about it. */
 export interface CorpusImage {
   tag: string;
   tarPath: string;
@@ -25,8 +25,15 @@ export interface CorpusImage {
   bytes: number;
 }
 
+/** CorpusLayer is a single layer tar. */
+export interface CorpusLayer {
+  path: string;
+  entries: number;
+  bytes: number;
+}
+
 export interface Corpus {
-  debianLayer: LayerTar & { entries: number; bytes: number };
+  debianLayer: CorpusLayer;
   debian: CorpusImage;
   small: CorpusImage;
   big: CorpusImage;
@@ -35,73 +42,45 @@ export interface Corpus {
   depth: CorpusImage[];
 }
 
-async function countEntries(tar: string): Promise<number> {
-  return (await exec('tar', ['-tf', tar])).stdout.split('\n').filter(Boolean).length;
+async function describeLayer(tar: string): Promise<CorpusLayer> {
+  const entries = (await exec('tar', ['-tf', tar])).stdout.split('\n').filter(Boolean).length;
+  return { path: tar, entries, bytes: (await stat(tar)).size };
 }
 
-async function describeLayer(layer: LayerTar): Promise<LayerTar & { entries: number; bytes: number }> {
-  return { ...layer, entries: await countEntries(layer.path), bytes: (await stat(layer.path)).size };
-}
-
-type LayerMaker = (out: string) => Promise<LayerTar>;
-
-/** image builds (or takes from the cache) the image `tag` from layer makers, bottom first. */
-async function image(cacheDir: string, tag: string, makers: readonly LayerMaker[]): Promise<CorpusImage> {
+/** image builds (or takes from the cache) the archive of image `tag`; `makeLayers` writes its layer tars in a work dir. */
+async function image(cacheDir: string, tag: string, makeLayers: (workDir: string) => Promise<string[]>): Promise<CorpusImage> {
   const file = path.join(cacheDir, `${tag.replace(/[/:]/g, '_')}-v${CORPUS_VERSION}.tar`);
   return cachedFile(file, async (tmp) => {
-    const layerDir = `${tmp}.layers`;
-    await mkdir(layerDir, { recursive: true });
+    const work = await mkdtemp(path.join(cacheDir, '.work-'));
     try {
-      const layers: Array<LayerTar & { entries: number; bytes: number }> = [];
-      for (const [i, make] of makers.entries()) layers.push(await describeLayer(await make(path.join(layerDir, `${i}.tar`))));
-      await writeImageTar(tmp, tag, layers);
-      const entries = layers.reduce((n, l) => n + l.entries, 0);
+      const layers = await makeLayers(work);
+      await writeImageArchive(tmp, [{ tag, layers }]);
+      let entries = 0;
+      for (const l of layers) entries += (await describeLayer(l)).entries;
       return { tag, tarPath: file, layers: layers.length, entries, bytes: (await stat(tmp)).size };
     } finally {
-      await rm(layerDir, { recursive: true, force: true });
+      await rm(work, { recursive: true, force: true });
     }
   });
 }
 
-function fromEntries(entries: () => Iterable<EntrySpec>): LayerMaker {
-  return (out) => writeTarFromEntries(out, entries());
+function smallImage(cacheDir: string, files: number): Promise<CorpusImage> {
+  return image(cacheDir, `bench/small:${files}`, async (work) => [await writeTarFromEntries(path.join(work, 'layer.tar'), smallFiles('data', files))]);
 }
 
-/** busyboxBase is a runnable base layer marked with the image's name. */
-function busyboxBase(name: string): LayerMaker {
-  return async (out) => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-base-'));
-    try {
-      await buildBusyboxRootfs(dir);
-      await writeFile(path.join(dir, 'etc', 'bench-image'), `${name}\n`);
-      return await writeTarOfDir(out, dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-}
-
+/** deepImage is the test corpus's deep image: busybox, then layers that add, rewrite, delete and make opaque. */
 function deepImage(cacheDir: string, depth: number): Promise<CorpusImage> {
   const tag = `bench/deep:${depth}`;
-  const upper = Array.from({ length: depth - 1 }, (_, i) => fromEntries(() => layerChange(i + 1)));
-  return image(cacheDir, tag, [busyboxBase(tag), ...upper]);
-}
-
-function smallImage(cacheDir: string, files: number): Promise<CorpusImage> {
-  return image(cacheDir, `bench/small:${files}`, [fromEntries(() => smallFiles('data', files))]);
+  return image(cacheDir, tag, async (work) => (await buildDeepImage(work, depth, tag)).layers.slice());
 }
 
 /** buildCorpus makes every image the profile needs, reusing cached ones. */
 export async function buildCorpus(p: Profile, cacheDir: string): Promise<Corpus> {
   await mkdir(cacheDir, { recursive: true });
-  const debianFile = path.join(cacheDir, `debian-${p.debian}-layer-v${CORPUS_VERSION}.tar`);
-  const debianLayer = await cachedFile(debianFile, async (tmp) => ({ ...(await describeLayer(await debianLayerTar(tmp, cacheDir, p.debian))), path: debianFile }));
-  const debian = await image(cacheDir, `bench/debian:${p.debian}`, [async (out) => {
-    await exec('cp', [debianLayer.path, out]);
-    return { path: out, diffId: debianLayer.diffId };
-  }]);
+  const debianLayer = await describeLayer(await debianLayerTar(p.debian, cacheDir, CORPUS_VERSION));
+  const debian = await image(cacheDir, `bench/debian:${p.debian}`, async () => [debianLayer.path]);
   const small = await smallImage(cacheDir, p.smallFiles);
-  const big = await image(cacheDir, `bench/big:${p.bigFileMiB}m`, [fromEntries(() => [{ name: 'data', type: 'directory' }, ...bigFile('data/big.bin', p.bigFileMiB)])]);
+  const big = await image(cacheDir, `bench/big:${p.bigFileMiB}m`, async (work) => [await writeTarFromEntries(path.join(work, 'layer.tar'), bigFile('data', 'big.bin', p.bigFileMiB))]);
   const many = await deepImage(cacheDir, p.manyLayers);
   const scaling: CorpusImage[] = [];
   for (const n of p.scalingFiles) scaling.push(await smallImage(cacheDir, n));

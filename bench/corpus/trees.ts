@@ -1,22 +1,21 @@
 /**
- * Generated file trees for the corpus, as tar entries: many small files, one big file, and
- * the small per-layer changes of deep images. Content is cheap to make but not all zeros, and
- * the same counts always give the same names and sizes.
+ * Generated file trees for the bench corpus: many small files and one big file, as streamed
+ * tar entries, or as corpus tree nodes for writing to a directory. Content is cheap to make
+ * but not all zeros, and the same counts always give the same names and sizes.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import type { TreeNode } from '../../test/helpers/corpus';
 import type { EntrySpec } from './tar-out';
 
 const FILES_PER_DIR = 100;
 const MiB = 1 << 20;
 const NOISE = randomBytes(256 * 1024);
 
-/** noise returns `size` bytes of random-looking content, different for different `seed`s. */
+/** noise returns `size` bytes of random-looking content, starting at a place that depends on `seed`. */
 function noise(seed: number, size: number): Buffer {
-  const start = (seed * 7919) % (NOISE.length - Math.min(size, NOISE.length));
-  if (size <= NOISE.length) return NOISE.subarray(start, start + size);
-  return Buffer.concat(Array.from({ length: Math.ceil(size / NOISE.length) }, () => NOISE)).subarray(0, size);
+  if (size > NOISE.length) return Buffer.concat(Array.from({ length: Math.ceil(size / NOISE.length) }, () => NOISE)).subarray(0, size);
+  const start = (seed * 7919) % (NOISE.length - size + 1);
+  return NOISE.subarray(start, start + size);
 }
 
 /** smallFileSize spreads sizes over 0..8 KiB (mean about 4 KiB) with a fixed pseudo-random walk. */
@@ -37,30 +36,20 @@ export function* smallFiles(prefix: string, count: number, sizeOf: (i: number) =
   }
 }
 
-/** bigFile yields one file of `mib` MiB of random data, made as it is written. */
-export function* bigFile(name: string, mib: number): Generator<EntrySpec> {
+/** bigFile yields `dir` and in it one file of `mib` MiB of random data, made as it is written. */
+export function* bigFile(dir: string, name: string, mib: number): Generator<EntrySpec> {
   async function* content(): AsyncGenerator<Buffer> {
     for (let i = 0; i < mib; i++) yield randomBytes(MiB);
   }
-  yield { name, type: 'file', size: mib * MiB, content };
-}
-
-/** layerChange yields what layer `n` of a deep image adds: its own directory and a file that every layer rewrites. */
-export function* layerChange(n: number): Generator<EntrySpec> {
-  const dir = `layers/${String(n).padStart(3, '0')}`;
-  yield { name: 'layers', type: 'directory' };
   yield { name: dir, type: 'directory' };
-  for (let i = 0; i < 10; i++) yield { name: `${dir}/f${i}`, type: 'file', content: noise(n * 10 + i, 1024) };
-  yield { name: 'etc', type: 'directory' };
-  yield { name: 'etc/bench-top-layer', type: 'file', content: Buffer.from(`${n}\n`) };
+  yield { name: `${dir}/${name}`, type: 'file', size: mib * MiB, content };
 }
 
-/** materialize writes generated entries into a directory on the host (files and directories only). */
-export async function materialize(dir: string, entries: Iterable<EntrySpec>): Promise<void> {
-  for (const e of entries) {
-    const target = path.join(dir, e.name);
-    if (e.type === 'directory') await mkdir(target, { recursive: true });
-    else if (e.type === 'file' && Buffer.isBuffer(e.content)) await writeFile(target, e.content);
-    else throw new Error(`materialize: cannot write ${e.type} entry ${e.name}`);
-  }
+/** asTreeNodes turns generated entries (with in-memory content) into nodes for materializeTree. */
+export function asTreeNodes(entries: Iterable<EntrySpec>): TreeNode[] {
+  return [...entries].map((e) => {
+    if (e.type === 'directory') return { kind: 'dir', path: e.name };
+    if (!Buffer.isBuffer(e.content) && e.content !== undefined) throw new Error(`asTreeNodes: ${e.name} streams its content`);
+    return { kind: 'file', path: e.name, data: e.content };
+  });
 }
