@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on Debian 12 (run as root): a real dockerd 20.10 with its
-# containerd and runc, a static busybox for offline test images, and the npm dependencies.
+# containerd and runc, a static busybox for offline test images, Debian's docker-registry and openssl
+# for the managed-plugin tests' loopback registry, and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io containerd runc busybox-static tar attr util-linux)
+packages=(docker.io containerd runc busybox-static tar attr util-linux docker-registry openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

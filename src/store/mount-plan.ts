@@ -40,7 +40,10 @@ export function planOverlayMount(layout: Layout, req: MountRequest): MountSpec {
     ? [`lowerdir=${[layout.diffDir(req.id), ...absoluteLowers].join(':')}`]
     : [`lowerdir=${absoluteLowers.join(':')}`, `upperdir=${layout.diffDir(req.id)}`, `workdir=${layout.workDir(req.id)}`];
   const absoluteOptions = optionString([...req.featureOptions, ...absolute, ...labelOption(req.mountLabel)]);
-  if (absoluteOptions.length <= MAX_MOUNT_DATA) return { type: 'overlay', source: 'overlay', target, options: absoluteOptions };
+  // NOTE: ':' separates lowerdirs and ',' options, so a home containing either can only be
+  // named relatively: a managed plugin's home is <PropagatedMount>/<name:tag> (protocol.md §1.6).
+  const homeFitsOptions = !/[:,]/.test(layout.home);
+  if (homeFitsOptions && absoluteOptions.length <= MAX_MOUNT_DATA) return { type: 'overlay', source: 'overlay', target, options: absoluteOptions };
 
   const relativeLowers = req.lowers.map((l) => layout.relativeLower(l));
   const relative = req.readOnly

@@ -83,7 +83,8 @@ export async function probeHost(home: string, mounter: Mounter): Promise<HostFea
     if (!dTypeSupported) {
       throw new NotSupportedError(
         `the filesystem of ${home} (${backingFs}) does not report file types in directory entries (d_type), ` +
-          'which overlay needs; reformat it with d_type support (xfs: mkfs.xfs -n ftype=1) or use another filesystem',
+          'which overlay needs; turn d_type on (xfs: reformat with mkfs.xfs -n ftype=1; ext2/3/4: tune2fs -O filetype, then e2fsck -f) ' +
+          'or put the docker data-root on another filesystem',
       );
     }
     const extraMountOptions = overlayOptionsFor(knownOverlayParams());

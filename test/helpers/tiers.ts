@@ -36,3 +36,12 @@ export function needDocker(): string | false {
   else if (!existsSync(BUSYBOX)) missing = `no static busybox at ${BUSYBOX}`;
   return gate(missing, 'run `sudo bash scripts/setup-test.sh` first, which installs docker.io and busybox-static');
 }
+
+export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
+
+/** needDockerRegistry returns false when the managed-plugin tests can run, else the reason they are skipped. */
+export function needDockerRegistry(): string | false {
+  const docker = needDocker();
+  if (docker) return docker;
+  return gate(existsSync(DOCKER_REGISTRY) ? undefined : `no docker-registry at ${DOCKER_REGISTRY}`, 'run `sudo bash test/setup.sh` first, which installs docker-registry');
+}
