@@ -41,6 +41,12 @@ export class DriverSession {
 
   /** init takes the parameters of GraphDriver.Init into use and remembers them. */
   async init(params: InitParams): Promise<void> {
+    // The same rules resume() applies: a Home that resume would refuse must not be taken into use.
+    const checked = InitParamsSchema.safeParse(params);
+    if (!checked.success) {
+      const issues = checked.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`);
+      throw new InvalidArgumentError(`invalid GraphDriver.Init parameters: ${issues.join('; ')}`);
+    }
     for (const opt of params.options) throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(opt)}: strata takes no --storage-opt settings`);
     const store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
     await mkdir(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });

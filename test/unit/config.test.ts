@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, configFlags, parseConfig } from '../../src/config';
+
+describe('parseConfig', () => {
+  it('uses the defaults with no flags and no environment', () => {
+    assert.deepEqual({ ...parseConfig([], {}) }, { socket: DEFAULT_SOCKET, stateDir: DEFAULT_STATE_DIR, logLevel: 'info' });
+    assert.equal(DEFAULT_SOCKET, '/run/docker/plugins/strata.sock');
+  });
+
+  it('takes the environment over the defaults', () => {
+    const c = parseConfig([], { STRATA_SOCKET: '/run/s.sock', STRATA_STATE_DIR: '/srv/state', STRATA_LOG_LEVEL: 'debug' });
+    assert.deepEqual({ ...c }, { socket: '/run/s.sock', stateDir: '/srv/state', logLevel: 'debug' });
+  });
+
+  it('takes flags over the environment, in both --x value and --x=value forms', () => {
+    const env = { STRATA_SOCKET: '/run/env.sock', STRATA_LOG_LEVEL: 'debug', STRATA_STATE_DIR: '/env/state' };
+    const c = parseConfig(['--socket', '/run/flag.sock', '--log-level=warn'], env);
+    assert.deepEqual({ ...c }, { socket: '/run/flag.sock', stateDir: '/env/state', logLevel: 'warn' });
+  });
+
+  it('ignores empty environment values', () => {
+    assert.equal(parseConfig([], { STRATA_SOCKET: '' }).socket, DEFAULT_SOCKET);
+  });
+
+  it('returns a frozen object', () => {
+    assert.ok(Object.isFrozen(parseConfig([], {})));
+  });
+
+  it('refuses unknown flags and names the known ones', () => {
+    assert.throws(() => parseConfig(['--sokcet', '/x'], {}), /unknown option --sokcet.*--socket/);
+    assert.throws(() => parseConfig(['serve'], {}), /unknown option/);
+    assert.deepEqual(configFlags, ['--socket', '--state-dir', '--log-level']);
+  });
+
+  it('refuses a flag without a value', () => {
+    assert.throws(() => parseConfig(['--socket'], {}), /needs a value/);
+  });
+
+  it('refuses a relative socket path, from flags and from the environment', () => {
+    assert.throws(() => parseConfig(['--socket', 'strata.sock'], {}), /socket: must be an absolute path/);
+    assert.throws(() => parseConfig([], { STRATA_SOCKET: './strata.sock' }), /socket: must be an absolute path/);
+    assert.throws(() => parseConfig(['--state-dir=var/lib/strata'], {}), /stateDir: must be an absolute path/);
+  });
+
+  it('refuses an unknown log level', () => {
+    assert.throws(() => parseConfig(['--log-level', 'loud'], {}), /logLevel/);
+  });
+});
