@@ -197,7 +197,7 @@ export class TestDaemon {
     while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
   }
 
-  async startDockerd(): Promise<void> {
+  #spawnDockerd(): ChildProcess {
     const b = this.base;
     const args = [
       '--data-root', this.dataRoot, '--exec-root', path.join(b, 'exec'), '-H', `unix://${this.dockerSocket}`,
@@ -208,11 +208,22 @@ export class TestDaemon {
       ...(this.opts.dockerdArgs ?? []),
     ];
     this.#dockerd = spawnLogged(DOCKERD, args, path.join(b, 'dockerd.log'), { ...process.env, ...this.opts.env });
-    const child = this.#dockerd;
+    return this.#dockerd;
+  }
+
+  async startDockerd(): Promise<void> {
+    const child = this.#spawnDockerd();
     await waitFor('dockerd', async () => {
       if (child.exitCode !== null) throw new Error('dockerd exited');
       return (await exec(DOCKER, ['-H', `unix://${this.dockerSocket}`, 'version'], { allowFail: true, timeoutMs: 10_000 })).code === 0;
     }, 60_000, () => this.logTail('dockerd.log'));
+  }
+
+  /** startDockerdExpectingFailure starts dockerd and waits until it exits (e.g. its driver refused Init); it returns the exit code. */
+  async startDockerdExpectingFailure(timeoutMs = 60_000): Promise<number> {
+    const child = this.#spawnDockerd();
+    await waitFor('dockerd to exit', async () => child.exitCode !== null, timeoutMs, () => this.logTail('dockerd.log'));
+    return child.exitCode!;
   }
 
   /** stopDockerd stops dockerd by pid (SIGTERM, so it runs Cleanup) or kills it. */
