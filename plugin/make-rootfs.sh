@@ -20,7 +20,11 @@ rootfs=$(cd "$rootfs" && pwd)
 
 # Mirror the host's merged-/usr symlinks (lib -> usr/lib, …) so library paths resolve as on the host.
 for top in bin sbin lib lib64; do
-  if [[ -L /$top ]]; then ln -s "$(readlink "/$top")" "$rootfs/$top"; fi
+  if [[ -L /$top ]]; then
+    target=$(readlink "/$top")
+    mkdir -p "$rootfs/${target#/}"
+    ln -s "$target" "$rootfs/$top"
+  fi
 done
 
 # copy_host_file FILE copies a host file to the same path in the rootfs, under its real directory.
