@@ -172,17 +172,34 @@ function classifyMounts(input: InspectInput, records: Map<string, LayerRecord>):
   return { findings, inUse };
 }
 
-function checkReferences(input: InspectInput, r: LayerRecord, interrupted: boolean): Finding[] {
+function checkReferences(input: InspectInput, r: LayerRecord, interrupted: boolean, keptChild: string | undefined): Finding[] {
   const { layout, references } = input;
   if (references === undefined || references.has(r.id)) return [];
   const bytes = diskUsage(layout.layerDir(r.id));
-  const docker = DOCKER_LAYER_ID.test(r.id);
-  return [{
-    kind: 'unreferenced', id: r.id, path: layout.layerDir(r.id), bytes,
-    detail: docker ? 'Docker no longer references this layer' : 'not in Docker\'s layer database, but not a Docker layer id either (BuildKit cache?): never removed',
-    // An interrupted layer is removed by its own fix.
-    fix: docker && !interrupted ? { action: 'remove-layer', id: r.id } : undefined,
-  }];
+  let detail = 'Docker no longer references this layer';
+  if (!DOCKER_LAYER_ID.test(r.id)) detail = 'not in Docker\'s layer database, but not a Docker layer id either (BuildKit cache?): never removed';
+  else if (keptChild) detail += `, but the kept layer ${keptChild} builds on it: not removed`;
+  // An interrupted layer is removed by its own fix.
+  const removable = DOCKER_LAYER_ID.test(r.id) && !keptChild && !interrupted;
+  return [{ kind: 'unreferenced', id: r.id, path: layout.layerDir(r.id), bytes, detail, fix: removable ? { action: 'remove-layer', id: r.id } : undefined }];
+}
+
+/**
+ * keptChildren maps each layer that a kept layer builds on (any of its lowers) to one such
+ * kept layer. A layer is kept when Docker references it or when fsck would never remove it;
+ * removing what it builds on would break it.
+ */
+function keptChildren(input: InspectInput, records: Map<string, LayerRecord>, linkOwners: Map<string, string>): Map<string, string> {
+  const refs = input.references;
+  const kept = [...records.values()].filter((r) => refs === undefined || refs.has(r.id) || !DOCKER_LAYER_ID.test(r.id));
+  const children = new Map<string, string>();
+  for (const r of kept) {
+    for (const entry of r.lowers ?? []) {
+      const lower = linkOwners.get(entry.slice(2));
+      if (lower !== undefined && !children.has(lower)) children.set(lower, r.id);
+    }
+  }
+  return children;
 }
 
 /** inspectHome examines a home without changing it. */
@@ -198,14 +215,19 @@ export async function inspectHome(input: InspectInput): Promise<Inspection> {
   const mountPoints = new Set(input.mounts.map((m) => m.mountPoint));
   const layerIds = new Set(ids);
 
+  const kept = keptChildren(input, records, linkOwners);
   const findings: Finding[] = [];
   for (const r of records.values()) {
     const interrupted = !input.live && (await pathExists(layout.incompleteFile(r.id)));
-    if (interrupted) findings.push({ kind: 'interrupted', id: r.id, path: layout.incompleteFile(r.id), detail: 'its ApplyDiff was cut short; Docker never registered it', fix: { action: 'remove-layer', id: r.id } });
+    if (interrupted) {
+      const child = kept.get(r.id);
+      const detail = `its ApplyDiff was cut short; Docker never registered it${child ? `, but the kept layer ${child} builds on it` : ''}`;
+      findings.push({ kind: 'interrupted', id: r.id, path: layout.incompleteFile(r.id), detail, fix: child ? undefined : { action: 'remove-layer', id: r.id } });
+    }
     findings.push(...checkLink(layout, r, links, layerIds));
     findings.push(...checkLowers(layout, r, linkOwners, records));
     findings.push(...(await checkDirs(layout, r, mountPoints)));
-    findings.push(...checkReferences(input, r, interrupted));
+    findings.push(...checkReferences(input, r, interrupted, kept.get(r.id)));
   }
   findings.push(...checkStrayLinks(layout, links, records));
   findings.push(...(await checkLeftovers(layout, input.live, mountPoints)));
