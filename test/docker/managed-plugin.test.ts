@@ -74,6 +74,7 @@ function hostPath(d: TestDaemon, id: string, pluginPath: string): string {
 describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
   const work = { dir: '', pluginDir: '' };
   const daemons: TestDaemon[] = [];
+  const pluginIds: string[] = [];
   let registry: LoopbackRegistry | undefined;
 
   before(async () => {
@@ -85,6 +86,8 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
   after(async () => {
     // Stopping dockerd stops its plugins and unmounts <data-root>/plugins; stop() fails on leftovers.
     for (const d of daemons.reverse()) await d.stop();
+    // dockerd removes a plugin's socket dir when the plugin stops; this covers a daemon that died.
+    for (const id of pluginIds) await rm(path.join('/run/docker/plugins', id), { recursive: true, force: true });
     await registry?.stop();
     await rm(work.dir, { recursive: true, force: true });
   });
@@ -101,6 +104,7 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
     it('plugin/create.sh registers the offline-built directory as strata:<version>, disabled, with the manifest', async () => {
       await pluginScript(d, 'create.sh', [work.pluginDir]);
       id = await pluginId(d, LOCAL_NAME);
+      pluginIds.push(id);
       const [enabled, types, socket, mount] = (await d.docker(['plugin', 'inspect', '-f', '{{.Enabled}}|{{json .Config.Interface.Types}}|{{.Config.Interface.Socket}}|{{.Config.PropagatedMount}}', LOCAL_NAME])).stdout.trim().split('|');
       assert.equal(enabled, 'false');
       assert.deepEqual(JSON.parse(types!), ['docker.graphdriver/1.0']);
@@ -108,9 +112,11 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
       assert.equal(mount, PROPAGATED_MOUNT);
     });
 
-    it('enabled, Strata runs with Docker\'s default capabilities plus CAP_SYS_ADMIN only, and without a network', async () => {
+    it('enabled, Strata runs with Docker\'s default capabilities plus CAP_SYS_ADMIN only, without a network, with the log level set', async () => {
+      await d.docker(['plugin', 'set', LOCAL_NAME, 'STRATA_LOG_LEVEL=debug']);
       await d.docker(['plugin', 'enable', LOCAL_NAME]);
       const pid = await waitForPluginPid(d, id);
+      assert.ok((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').includes('STRATA_LOG_LEVEL=debug'));
       assert.deepEqual(effectiveCapabilities(pid).sort(), [...DOCKER_DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'].sort());
       assert.deepEqual(networkOf(pid), { ownNamespace: true, interfaces: ['lo'] });
     });
@@ -212,6 +218,7 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
       daemons.push(d);
       assert.match((await pluginScript(d, 'install.sh', [remoteName])).stdout, new RegExp(`"storage-driver": "${remoteName}"`));
       id = await pluginId(d, remoteName);
+      pluginIds.push(id);
       assert.equal((await d.docker(['plugin', 'inspect', '-f', '{{.Enabled}}', remoteName])).stdout.trim(), 'true');
       await d.restartDockerd(remoteName);
       assert.match((await d.docker(['info'])).stdout, new RegExp(`Storage Driver: ${remoteName}\n`));
