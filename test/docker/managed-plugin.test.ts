@@ -84,12 +84,15 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
   });
 
   after(async () => {
-    // Stopping dockerd stops its plugins and unmounts <data-root>/plugins; stop() fails on leftovers.
-    for (const d of daemons.reverse()) await d.stop();
+    // Stopping dockerd stops its plugins and unmounts <data-root>/plugins; stop() fails on
+    // leftovers, which is reported once everything else is stopped too.
+    const failures: unknown[] = [];
+    for (const d of daemons.reverse()) await d.stop().catch((err: unknown) => failures.push(err));
     // dockerd removes a plugin's socket dir when the plugin stops; this covers a daemon that died.
     for (const id of pluginIds) await rm(path.join('/run/docker/plugins', id), { recursive: true, force: true });
     await registry?.stop();
     await rm(work.dir, { recursive: true, force: true });
+    if (failures.length) throw failures[0];
   });
 
   describe('built locally: docker plugin create, enable, then dockerd -s strata:<version>', () => {
