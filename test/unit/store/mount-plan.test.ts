@@ -49,6 +49,17 @@ describe('planOverlayMount', () => {
     assert.equal(spec.cwd, undefined);
   });
 
+  // A managed plugin's home is <PropagatedMount>/<driver name>, e.g. /data/127.0.0.1:5000/strata:0.1.0.
+  for (const home of ['/data/strata:0.1.0', '/data/127.0.0.1:5000/strata:0.1.0', '/data/a,b']) {
+    it(`uses the relative form for a short chain when the home ${home} holds an option separator`, () => {
+      const req: MountRequest = { id: 'c1', lowers: [LINK_A, LINK_B], readOnly: false, featureOptions: FEATURES };
+      const spec = planOverlayMount(new Layout(home), req);
+      assert.equal(spec.options, expectedRelative(req));
+      assert.equal(spec.cwd, home);
+      assert.equal(spec.target, `${home}/c1/merged`);
+    });
+  }
+
   it('builds the read-only form: own diff as the top lower, no upper or work dir', () => {
     const layout = new Layout('/h');
     const spec = planOverlayMount(layout, { id: 'img', lowers: [LINK_A], readOnly: true, featureOptions: ['index=off'] });
