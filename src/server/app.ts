@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors';
 import type { DriverSession } from '../store/session';
@@ -54,7 +54,8 @@ function idsOf(request: FastifyRequest): { id?: string; parent?: string } {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Fastify's own request lines are off: the onResponse hook below writes one line per request.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID().slice(0, 8),
     bodyLimit: deps.bodyLimit ?? 1024 * 1024,
     return503OnClosing: false,

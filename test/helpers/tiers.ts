@@ -34,7 +34,7 @@ export function needDocker(): string | false {
   let missing: string | undefined;
   if (!existsSync(DOCKERD) || !existsSync(DOCKER)) missing = `no dockerd at ${DOCKERD}`;
   else if (!existsSync(BUSYBOX)) missing = `no static busybox at ${BUSYBOX}`;
-  return gate(missing, 'run `sudo bash scripts/setup-test.sh` first, which installs docker.io and busybox-static');
+  return gate(missing, 'run `sudo bash test/setup.sh` first, which installs docker.io and busybox-static');
 }
 
 export const DOCKER_REGISTRY = '/usr/bin/docker-registry';
