@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what the test suites need on Debian 12 (run as root): a real dockerd 20.10 with its
 # containerd and runc, a static busybox for offline test images, Debian's docker-registry and openssl
-# for the managed-plugin tests' loopback registry, and the npm dependencies.
+# for the managed-plugin tests' loopback registry, debootstrap and libcap2-bin (setcap) for the
+# oracle suite's Debian image, and the npm dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io containerd runc busybox-static tar attr util-linux e2fsprogs docker-registry openssl)
+packages=(docker.io containerd runc busybox-static tar attr util-linux e2fsprogs docker-registry openssl debootstrap libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -41,6 +41,21 @@ function toNsTime(ns: bigint): NsTime {
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
 
+/**
+ * symlinkTime is the time Docker gives a symlink: no clamping there (it calls utimensat with
+ * Go's UnixNano, which wraps at int64), so a symlink keeps a time before 1970.
+ */
+function symlinkTime(ns: bigint): NsTime {
+  const wrapped = BigInt.asIntN(64, ns);
+  let sec = wrapped / 1_000_000_000n;
+  let nsec = wrapped % 1_000_000_000n;
+  if (nsec < 0n) {
+    nsec += 1_000_000_000n;
+    sec -= 1n;
+  }
+  return { sec: Number(sec), nsec: Number(nsec) };
+}
+
 /** Extractor holds the state of one extraction. */
 class Extractor {
   readonly #root: ByteRoot;
@@ -62,6 +77,9 @@ class Extractor {
     const rel = layerRelative(entry.name);
     if (rel === '') {
       if (entry.type !== 'dir') throw new UnsafeArchiveError(entry.name, 'only a directory may replace the layer root');
+      // Docker skips a directory entry whose name cleans to "." (such as GNU tar's "./"): the
+      // root exists already. Only an absolute name ("/") reaches the root's metadata.
+      if (!entry.name.startsWith('/')) return;
       this.#finish(entry, rel, this.#root.path(''));
       return;
     }
@@ -141,7 +159,8 @@ class Extractor {
     }
     if (viaLink) return;
     const atimeNs = entry.atimeNs !== undefined && entry.atimeNs > entry.mtimeNs ? entry.atimeNs : entry.mtimeNs;
-    lutimesNs(target, toNsTime(atimeNs), mtime);
+    if (entry.type === 'symlink') lutimesNs(target, symlinkTime(atimeNs), symlinkTime(entry.mtimeNs));
+    else lutimesNs(target, toNsTime(atimeNs), mtime);
   }
 
   async #writeFile(entry: TarEntry, target: Buffer, data: () => AsyncGenerator<Buffer>): Promise<void> {

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { errnoOf } from '../errors';
 import type { IdMapping } from '../idmap';
 import { lgetxattr } from '../sys/libc';
+import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
 import type { EntryType, HeaderFields } from './tar-header';
@@ -23,6 +24,8 @@ const CAPABILITY_XATTR = 'security.capability';
 
 export interface PackOptions {
   idMap: IdMapping;
+  /** uname/gname lookups by host id; the host's /etc/passwd and /etc/group when absent */
+  ownerNames?: OwnerNames;
 }
 
 const TYPE_BITS: Array<[number, EntryType]> = [
@@ -50,11 +53,20 @@ function exportedCapability(value: Buffer | undefined): Buffer | undefined {
   return value;
 }
 
+/** wholeSeconds truncates a time to the second below it, as Go's Time.Truncate does (also before 1970). */
+function wholeSeconds(ns: bigint): number {
+  const rem = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
+  return Number((ns - rem) / 1_000_000_000n);
+}
+
 /** Packer writes entries for files on disk into a TarWriter. */
 class Packer {
   readonly writer = new TarWriter();
   readonly #seen = new Map<bigint, string>();
-  constructor(readonly opts: PackOptions, readonly convertOverlay: boolean) {}
+  readonly #names: OwnerNames;
+  constructor(readonly opts: PackOptions, readonly convertOverlay: boolean) {
+    this.#names = opts.ownerNames ?? readHostOwnerNames();
+  }
 
   /** add writes the entry for `abs` under `name`; it yields output as it fills. */
   *add(abs: Buffer, name: string): Generator<Buffer> {
@@ -74,8 +86,11 @@ class Packer {
       mode: mode & 0o170000 ? (mode & 0o7777) | (mode & 0o170000) : mode,
       uid: Number(st.uid),
       gid: Number(st.gid),
+      // Go looks the names up by the file's host ids, before any id mapping.
+      uname: this.#names.user(Number(st.uid)),
+      gname: this.#names.group(Number(st.gid)),
       size: type === 'file' ? Number(st.size) : 0,
-      mtimeSec: Number(st.mtimeNs / 1_000_000_000n),
+      mtimeSec: wholeSeconds(st.mtimeNs),
     };
     if (type === 'symlink') h.linkname = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1');
     if (type === 'char' || type === 'block') {
@@ -106,7 +121,7 @@ class Packer {
       delete h.devmajor;
       delete h.devminor;
     } else if (this.convertOverlay && type === 'dir' && isOpaqueValue(lgetxattr(abs, OPAQUE_XATTR))) {
-      opaque = { name: `${name}/${OPAQUE_MARKER}`, type: 'file', mode: mode & 0o777, uid: h.uid, gid: h.gid, size: 0, mtimeSec: 0 };
+      opaque = { name: `${name}/${OPAQUE_MARKER}`, type: 'file', mode: mode & 0o777, uid: h.uid, gid: h.gid, uname: h.uname, gname: h.gname, size: 0, mtimeSec: 0 };
     }
     // Whiteouts were made by the kernel with host ownership, so they are not mapped back.
     if (!whiteout && !this.opts.idMap.isIdentity) {

@@ -4,6 +4,8 @@
  * so file names that are not UTF-8 survive untouched; see bytePath().
  */
 
+import path from 'node:path';
+
 export const BLOCK = 512;
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
@@ -222,7 +224,12 @@ function isAscii(s: string): boolean {
   return /^[\x00-\x7f]*$/.test(s);
 }
 
-// USTAR splits long names at a '/' into a 155-byte prefix and a 100-byte name.
+/** toAscii drops every byte Go's toASCII drops (non-ASCII and NUL) from a byte string. */
+function toAscii(s: string): string {
+  return s.replace(/[^\x01-\x7f]/g, '');
+}
+
+// USTAR splits long names at a '/' into a 155-byte prefix and a 100-byte name (Go's splitUSTARPath).
 function splitUstarName(name: string): [string, string] | undefined {
   if (name.length <= 100) return ['', name];
   for (let i = name.length - 1; i > 0; i--) {
@@ -242,63 +249,89 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len), 'latin1'), body]);
 }
 
-function ustarBlock(f: HeaderFields, name: string, prefix: string, typeflag: string, size: number): Buffer {
-  const block = Buffer.alloc(BLOCK);
-  writeString(block, name, 0, 100);
-  writeOctal(block, f.mode & 0o7777777, 100, 8);
-  writeOctal(block, fitsOctal(f.uid, 8) ? f.uid : 0, 108, 8);
-  writeOctal(block, fitsOctal(f.gid, 8) ? f.gid : 0, 116, 8);
-  writeOctal(block, size, 124, 12);
-  writeOctal(block, fitsOctal(f.mtimeSec, 12) ? f.mtimeSec : 0, 136, 12);
-  block.write(typeflag, 156, 1, 'latin1');
-  writeString(block, f.linkname && f.linkname.length <= 100 ? f.linkname : '', 157, 100);
+/**
+ * writeName writes a name field as Go's formatString does: truncated to the field, and when
+ * truncation leaves trailing slashes, the first of them becomes the terminating NUL.
+ */
+function writeName(block: Buffer, value: string, off: number, len: number): void {
+  writeString(block, value, off, len);
+  if (value.length > len && value[len - 1] === '/') block[off + value.slice(0, len - 1).replace(/\/+$/, '').length] = 0;
+}
+
+function checksummed(block: Buffer): Buffer {
   writeString(block, 'ustar\x0000', 257, 8);
-  writeString(block, f.uname ?? '', 265, 32);
-  writeString(block, f.gname ?? '', 297, 32);
-  if (f.type === 'char' || f.type === 'block') {
-    writeOctal(block, f.devmajor ?? 0, 329, 8);
-    writeOctal(block, f.devminor ?? 0, 337, 8);
-  }
-  writeString(block, prefix, 345, 155);
   writeOctal(block, checksumOf(block), 148, 7);
   block[155] = 0x20;
   return block;
 }
 
+/** mainBlock is Go's templateV7Plus: every numeric field written, 0 where the value does not fit. */
+function mainBlock(f: HeaderFields, name: string, prefix: string): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  writeName(block, name, 0, 100);
+  writeOctal(block, f.mode & 0o7777777, 100, 8);
+  writeOctal(block, fitsOctal(f.uid, 8) ? f.uid : 0, 108, 8);
+  writeOctal(block, fitsOctal(f.gid, 8) ? f.gid : 0, 116, 8);
+  writeOctal(block, fitsOctal(f.size, 12) ? f.size : 0, 124, 12);
+  writeOctal(block, fitsOctal(f.mtimeSec, 12) ? f.mtimeSec : 0, 136, 12);
+  block.write(TYPEFLAGS[f.type], 156, 1, 'latin1');
+  writeName(block, f.linkname ?? '', 157, 100);
+  writeString(block, f.uname ?? '', 265, 32);
+  writeString(block, f.gname ?? '', 297, 32);
+  writeOctal(block, fitsOctal(f.devmajor ?? 0, 8) ? (f.devmajor ?? 0) : 0, 329, 8);
+  writeOctal(block, fitsOctal(f.devminor ?? 0, 8) ? (f.devminor ?? 0) : 0, 337, 8);
+  writeString(block, prefix, 345, 155);
+  return checksummed(block);
+}
+
+/** paxHeaderBlock is Go's writeRawFile for a PAX header: name, zero ids and times, the size. */
+function paxHeaderBlock(entryName: string, size: number): Buffer {
+  const cut = entryName.lastIndexOf('/') + 1;
+  const name = toAscii(path.posix.join(entryName.slice(0, cut), 'PaxHeaders.0', entryName.slice(cut))).slice(0, 100).replace(/\/+$/, '');
+  const block = Buffer.alloc(BLOCK);
+  writeString(block, name, 0, 100);
+  for (const [off, len] of [[100, 8], [108, 8], [116, 8], [136, 12]] as const) writeOctal(block, 0, off, len);
+  writeOctal(block, size, 124, 12);
+  block.write('x', 156, 1, 'latin1');
+  return checksummed(block);
+}
+
+/** paxRecordsFor lists, sorted by key as Go writes them, what a USTAR header cannot hold. */
+function paxRecordsFor(f: HeaderFields): Array<[string, Buffer]> {
+  const raw = (s: string) => Buffer.from(s, 'latin1');
+  const records: Array<[string, Buffer]> = [];
+  const text = (key: string, value: string, max: number) => {
+    if (value.length > max || !isAscii(value)) records.push([key, raw(value)]);
+  };
+  const number = (key: string, value: number, len: number) => {
+    if (!fitsOctal(value, len)) records.push([key, raw(String(value))]);
+  };
+  text('path', f.name, 100);
+  text('linkpath', f.linkname ?? '', 100);
+  text('uname', f.uname ?? '', 32);
+  text('gname', f.gname ?? '', 32);
+  number('uid', f.uid, 8);
+  number('gid', f.gid, 8);
+  number('size', f.size, 12);
+  number('mtime', f.mtimeSec, 12);
+  for (const [key, value] of f.xattrs ?? []) records.push([`SCHILY.xattr.${key}`, value]);
+  return records.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
 /**
- * encodeHeader returns the header block(s) for an entry: a plain USTAR block when everything
- * fits, otherwise a PAX extended header first (long or non-ASCII names, large ids, xattrs),
- * which is what Go's archive/tar (and so Docker) does.
+ * encodeHeader returns the header block(s) for an entry exactly as Go's archive/tar writes a
+ * Docker header (Format PAX, whole-second mtime): a USTAR block, with a long ASCII name split
+ * into prefix and name, when nothing else needs more; otherwise a PAX header holding every
+ * record USTAR cannot (the path too, when it is long), then a main block with ASCII-only,
+ * truncated fields.
  */
 export function encodeHeader(f: HeaderFields): Buffer {
-  const pax: Array<[string, Buffer]> = [];
-  const asUtf8 = (s: string) => Buffer.from(s, 'latin1');
-  const split = isAscii(f.name) ? splitUstarName(f.name) : undefined;
-  if (!split) pax.push(['path', asUtf8(f.name)]);
-  if (f.linkname && (f.linkname.length > 100 || !isAscii(f.linkname))) pax.push(['linkpath', asUtf8(f.linkname)]);
-  if (!fitsOctal(f.uid, 8)) pax.push(['uid', Buffer.from(String(f.uid))]);
-  if (!fitsOctal(f.gid, 8)) pax.push(['gid', Buffer.from(String(f.gid))]);
-  if (!fitsOctal(f.size, 12)) pax.push(['size', Buffer.from(String(f.size))]);
-  if (!fitsOctal(f.mtimeSec, 12)) pax.push(['mtime', Buffer.from(String(f.mtimeSec))]);
-  if ((f.uname ?? '').length > 32 || !isAscii(f.uname ?? '')) pax.push(['uname', asUtf8(f.uname ?? '')]);
-  if ((f.gname ?? '').length > 32 || !isAscii(f.gname ?? '')) pax.push(['gname', asUtf8(f.gname ?? '')]);
-  for (const [key, value] of [...(f.xattrs ?? new Map<string, Buffer>())].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    pax.push([`SCHILY.xattr.${key}`, value]);
-  }
-  const typeflag = TYPEFLAGS[f.type];
-  const [prefix, shortName] = split ?? ['', f.name.slice(0, 100)];
-  const main = ustarBlock(f, shortName, prefix, typeflag, fitsOctal(f.size, 12) ? f.size : 0);
-  if (pax.length === 0) return main;
-  const body = Buffer.concat(pax.map(([k, v]) => paxRecord(k, v)));
-  const paxName = `PaxHeaders.0/${shortName}`.slice(0, 100);
-  const paxHeader = ustarBlock(
-    { name: paxName, type: 'file', mode: 0, uid: 0, gid: 0, size: body.length, mtimeSec: 0 },
-    paxName,
-    '',
-    'x',
-    body.length,
-  );
-  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+  const records = paxRecordsFor(f);
+  const split = records.every(([key]) => key === 'path') ? splitUstarName(f.name) : undefined;
+  if (split && isAscii(f.name)) return mainBlock(f, split[1], split[0]);
+  const body = Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
+  const main = mainBlock({ ...f, linkname: toAscii(f.linkname ?? ''), uname: toAscii(f.uname ?? ''), gname: toAscii(f.gname ?? '') }, toAscii(f.name), '');
+  return Buffer.concat([paxHeaderBlock(f.name, body.length), body, Buffer.alloc(padding(body.length)), main]);
 }
 
 /** padding returns how many zero bytes bring `size` to a block boundary. */

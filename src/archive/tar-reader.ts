@@ -95,11 +95,20 @@ interface Extensions {
   longLink?: string;
 }
 
-function fromPax(ext: Extensions, raw: RawHeader, global: Map<string, Buffer>): { entry: TarEntry; storedSize: number } {
-  const rec = new Map<string, Buffer>(global);
-  for (const [k, v] of ext.pax) rec.set(k, v);
-  const text = (k: string) => rec.get(k)?.toString('utf8');
-  const bytes = (k: string) => rec.get(k)?.toString('latin1');
+/**
+ * fromPax folds an entry's extensions into one TarEntry the way Go's archive/tar (and so
+ * Docker) does: an empty PAX record keeps the header's own value, a GNU long name wins over a
+ * PAX path, a typeflag '\0' entry whose name ends in '/' is a directory (old V7 tars), and
+ * GNU.sparse.name renames only entries that are sparse.
+ */
+function fromPax(ext: Extensions, raw: RawHeader): { entry: TarEntry; storedSize: number } {
+  const rec = new Map<string, Buffer>(ext.pax);
+  const present = (k: string) => {
+    const v = rec.get(k);
+    return v && v.length > 0 ? v : undefined;
+  };
+  const text = (k: string) => present(k)?.toString('utf8');
+  const bytes = (k: string) => present(k)?.toString('latin1');
   const num = (k: string, fallback: number) => {
     const v = text(k);
     if (v === undefined) return fallback;
@@ -107,9 +116,11 @@ function fromPax(ext: Extensions, raw: RawHeader, global: Map<string, Buffer>): 
     if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArchiveError(`invalid PAX ${k} ${JSON.stringify(v)}`);
     return n;
   };
-  const type = typeOf(raw.typeflag === 'S' ? '0' : raw.typeflag);
+  const name = (ext.longName || undefined) ?? bytes('path') ?? raw.name;
+  const legacyDir = raw.typeflag === '\0' && name.endsWith('/');
+  const type = legacyDir ? 'dir' : typeOf(raw.typeflag === 'S' ? '0' : raw.typeflag);
   const entry: TarEntry = {
-    name: bytes('GNU.sparse.name') ?? bytes('path') ?? ext.longName ?? raw.name,
+    name,
     type: type ?? 'file',
     typeflag: raw.typeflag,
     mode: raw.mode,
@@ -118,7 +129,7 @@ function fromPax(ext: Extensions, raw: RawHeader, global: Map<string, Buffer>): 
     size: num('size', raw.size),
     mtimeNs: text('mtime') !== undefined ? parsePaxTime(text('mtime')!) : BigInt(raw.mtime) * 1_000_000_000n,
     atimeNs: text('atime') !== undefined ? parsePaxTime(text('atime')!) : undefined,
-    linkname: bytes('linkpath') ?? ext.longLink ?? raw.linkname,
+    linkname: (ext.longLink || undefined) ?? bytes('linkpath') ?? raw.linkname,
     uname: text('uname') ?? raw.uname,
     gname: text('gname') ?? raw.gname,
     devmajor: raw.devmajor,
@@ -126,21 +137,32 @@ function fromPax(ext: Extensions, raw: RawHeader, global: Map<string, Buffer>): 
     xattrs: new Map(),
   };
   for (const [k, v] of rec) {
-    if (k.startsWith('SCHILY.xattr.')) entry.xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+    if (k.startsWith('SCHILY.xattr.') && v.length > 0) entry.xattrs.set(k.slice('SCHILY.xattr.'.length), v);
   }
-  const major = text('GNU.sparse.major');
-  if (major === '1') {
-    entry.sparse = { regions: [], realSize: num('GNU.sparse.realsize', 0), mapInData: true };
-  } else if (text('GNU.sparse.map') !== undefined) {
-    const nums = text('GNU.sparse.map')!.split(',').filter(Boolean).map(Number);
-    entry.sparse = { regions: pairs(nums), realSize: num('GNU.sparse.size', 0), mapInData: false };
-  } else if (ext.pax.some(([k]) => k === 'GNU.sparse.offset')) {
-    const nums = ext.pax.filter(([k]) => k === 'GNU.sparse.offset' || k === 'GNU.sparse.numbytes').map(([, v]) => Number(v.toString()));
-    entry.sparse = { regions: pairs(nums), realSize: num('GNU.sparse.size', 0), mapInData: false };
+  const sparse = paxSparse(ext, rec, num);
+  if (sparse) {
+    entry.sparse = sparse;
+    entry.name = bytes('GNU.sparse.name') ?? entry.name;
   }
   const storedSize = entry.size;
   if (entry.sparse) entry.size = entry.sparse.realSize;
   return { entry, storedSize };
+}
+
+/** paxSparse reads the GNU sparse formats 0.0, 0.1 and 1.0 from PAX records. */
+function paxSparse(ext: Extensions, rec: Map<string, Buffer>, num: (k: string, fallback: number) => number): TarEntry['sparse'] {
+  if (rec.get('GNU.sparse.major')?.toString() === '1') {
+    return { regions: [], realSize: num('GNU.sparse.realsize', 0), mapInData: true };
+  }
+  const map = rec.get('GNU.sparse.map')?.toString();
+  if (map !== undefined) {
+    return { regions: pairs(map.split(',').filter(Boolean).map(Number)), realSize: num('GNU.sparse.size', 0), mapInData: false };
+  }
+  if (ext.pax.some(([k]) => k === 'GNU.sparse.offset')) {
+    const nums = ext.pax.filter(([k]) => k === 'GNU.sparse.offset' || k === 'GNU.sparse.numbytes').map(([, v]) => Number(v.toString()));
+    return { regions: pairs(nums), realSize: num('GNU.sparse.size', 0), mapInData: false };
+  }
+  return undefined;
 }
 
 function pairs(nums: number[]): Array<{ offset: number; length: number }> {
@@ -165,7 +187,6 @@ async function readExtension(src: ByteSource, size: number, what: string): Promi
  */
 export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<ReadEntry> {
   const src = new ByteSource(input);
-  const global = new Map<string, Buffer>();
   let ext: Extensions = { pax: [] };
   for (;;) {
     const block = await src.readExact(BLOCK);
@@ -185,7 +206,9 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
         ext.pax.push(...parsePax(await readExtension(src, raw.size, 'PAX header')));
         continue;
       case 'g':
-        for (const [k, v] of parsePax(await readExtension(src, raw.size, 'PAX global header'))) global.set(k, v);
+        // Checked but applied to nothing: Go's reader hands global records out on their own and
+        // Docker ignores them, so they must not change the entries that follow.
+        parsePax(await readExtension(src, raw.size, 'PAX global header'));
         continue;
       case 'L':
         ext.longName = cut(await readExtension(src, raw.size, 'GNU long name'));
@@ -194,7 +217,7 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
         ext.longLink = cut(await readExtension(src, raw.size, 'GNU long link name'));
         continue;
     }
-    const { entry, storedSize } = fromPax(ext, raw, global);
+    const { entry, storedSize } = fromPax(ext, raw);
     ext = { pax: [] };
     if (raw.gnuSparse) {
       const regions = [...raw.gnuSparse.regions];

@@ -8,6 +8,7 @@
  *   buildDebianLayer(cacheDir)       that rootfs as one layer tar (xattrs kept), cached
  *   buildBusyboxLayer(workDir)       the host's static busybox as a base layer
  *   buildFidelityImage(workDir)      every file kind and metadata a layer can carry, across layers
+ *   buildSparseImage(workDir)        sparse files in each GNU tar PAX sparse format
  *   buildLenientLayers(workDir)      valid tars overlay2 refuses (old-GNU sparse, typeflag '7')
  *   buildDeepImage(workDir, depth)   a chain of `depth` layers (Docker allows at most 125)
  *   materializeTree(dir, nodes)      a directory from a list of nodes with exact metadata
@@ -460,7 +461,7 @@ export function kindsNodes(): TreeNode[] {
   ];
 }
 
-/** Layer 2: a sparse file, one layer per GNU tar sparse format. */
+/** Sparse files, one layer per GNU tar sparse format. */
 function sparseNodes(format: string): TreeNode[] {
   return [
     { kind: 'file', path: `sparse/${format}/holes`, sparse: sparseFile(format, 16 * MIB, [0, 3 * MIB + 100, 9 * MIB]) },
@@ -471,7 +472,7 @@ function sparseNodes(format: string): TreeNode[] {
   ];
 }
 
-/** Layer 3: entries replacing what layer 1 put at the same names. */
+/** Layer 2: entries replacing what layer 1 put at the same names. */
 function replaceNodes(): TreeNode[] {
   return [
     { kind: 'dir', path: 'replace/file-to-dir', mode: 0o711 },
@@ -488,7 +489,7 @@ function replaceNodes(): TreeNode[] {
 }
 
 /**
- * Layer 4, crafted: whiteouts, opaque dirs, implied parents, odd names. No path appears twice:
+ * Layer 3, crafted: whiteouts, opaque dirs, implied parents, odd names. No path appears twice:
  * Docker's layer store (tar-split) refuses such a tar before any driver sees it.
  */
 function whiteoutEntries(): CraftEntry[] {
@@ -522,7 +523,7 @@ function whiteoutEntries(): CraftEntry[] {
   ];
 }
 
-/** Layer 5: names whited out below come back, opaque dirs get children, the root entry has odd metadata. */
+/** Layer 4: names whited out below come back, opaque dirs get children, the root entry has odd metadata. */
 function afterWhiteoutNodes(): TreeNode[] {
   return [
     { kind: 'file', path: 'whiteout/gone-file', data: 'recreated two layers up\n', mode: 0o600 },
@@ -536,17 +537,27 @@ function afterWhiteoutNodes(): TreeNode[] {
 
 /**
  * buildFidelityImage builds the fidelity image's layers under `workDir`: busybox (so containers
- * run), then the kinds, sparse (posix formats), replace, whiteout and after-whiteout layers.
+ * run), then the kinds, replace, whiteout and after-whiteout layers.
  */
 export async function buildFidelityImage(workDir: string, tag = 'corpus/fidelity:1'): Promise<ImageSpec> {
   const layers = [await buildBusyboxLayer(workDir)];
   layers.push(await treeLayer(workDir, 'kinds', kindsNodes()));
-  for (const format of ['posix-sparse-0.0', 'posix-sparse-0.1', 'posix-sparse-1.0'] as const) {
-    layers.push(await treeLayer(workDir, `sparse-${format}`, sparseNodes(format), format));
-  }
   layers.push(await treeLayer(workDir, 'replace', replaceNodes()));
   layers.push(await craftTar(path.join(workDir, 'whiteouts.tar'), whiteoutEntries()));
   layers.push(await treeLayer(workDir, 'after-whiteouts', afterWhiteoutNodes()));
+  return { tag, layers };
+}
+
+/**
+ * buildSparseImage builds busybox plus one layer of sparse files per GNU tar PAX sparse format
+ * (0.0, 0.1, 1.0). NOTE: `docker save` cannot give such layers back on any driver (tar-split
+ * keeps the sparse encoding, the reassembly reads the whole file), so they live apart.
+ */
+export async function buildSparseImage(workDir: string, tag = 'corpus/sparse:1'): Promise<ImageSpec> {
+  const layers = [await buildBusyboxLayer(workDir)];
+  for (const format of ['posix-sparse-0.0', 'posix-sparse-0.1', 'posix-sparse-1.0'] as const) {
+    layers.push(await treeLayer(workDir, `sparse-${format}`, sparseNodes(format), format));
+  }
   return { tag, layers };
 }
 
