@@ -100,7 +100,7 @@ function checkLink(layout: Layout, r: LayerRecord, links: Map<string, string | u
   }];
 }
 
-function checkLowers(layout: Layout, r: LayerRecord, linkOwners: Map<string, string>, records: Map<string, LayerRecord>): Finding[] {
+function checkLowers(layout: Layout, r: LayerRecord, linkOwners: Map<string, string>): Finding[] {
   const findings: Finding[] = [];
   const lowers = r.lowers ?? [];
   if (lowers.length > MAX_DEPTH) {
@@ -111,8 +111,7 @@ function checkLowers(layout: Layout, r: LayerRecord, linkOwners: Map<string, str
     findings.push({ kind: 'broken-lower', id: r.id, path: layout.lowerFile(r.id), detail: `lower entries that no layer provides: ${unresolved.slice(0, 3).join(', ')}${unresolved.length > 3 ? ', …' : ''}` });
   }
   const first = lowers[0]?.slice(2);
-  const parentLink = r.parent === undefined ? undefined : records.get(r.parent)?.link;
-  if (r.parent !== undefined && (parentLink === undefined || parentLink !== first)) {
+  if (r.parent !== undefined && (first === undefined || linkOwners.get(first) !== r.parent)) {
     findings.push({ kind: 'parent-mismatch', id: r.id, path: layout.parentFile(r.id), detail: `the parent file names ${r.parent}, whose link is not the first lower entry` });
   }
   return findings;
@@ -225,7 +224,7 @@ export async function inspectHome(input: InspectInput): Promise<Inspection> {
       findings.push({ kind: 'interrupted', id: r.id, path: layout.incompleteFile(r.id), detail, fix: child ? undefined : { action: 'remove-layer', id: r.id } });
     }
     findings.push(...checkLink(layout, r, links, layerIds));
-    findings.push(...checkLowers(layout, r, linkOwners, records));
+    findings.push(...checkLowers(layout, r, linkOwners));
     findings.push(...(await checkDirs(layout, r, mountPoints)));
     findings.push(...checkReferences(input, r, interrupted, kept.get(r.id)));
   }
