@@ -10,7 +10,7 @@ import { DOCKER } from '../test/helpers/tiers';
 import type { CorpusImage } from './corpus/images';
 import { flushDirtyPages, interleave, repeat, timeMs, type Comparison, type Target } from './measure';
 import type { BenchmarkGroup, Profile } from './options';
-import { StrataLog, peakRssMiB, resetPeakRss, type RequestTotals } from './process-stats';
+import { StrataLog, peakRssMiB, resetPeakRss, rssMiB, type RequestTotals } from './process-stats';
 
 export const SIDES = ['strata', 'overlay2'] as const;
 export type SideName = (typeof SIDES)[number];
@@ -23,11 +23,16 @@ export interface DockerComparison extends Comparison {
   strataRequests: RequestTotals;
 }
 
-/** PeakRss is Strata's VmHWM while loading one image: the largest over all rounds. */
+/**
+ * PeakRss is Strata's VmHWM while loading one image (the round with the largest), with its RSS
+ * just before that load: VmHWM starts again from the current RSS, which earlier work may have
+ * left high.
+ */
 export interface PeakRss {
   image: string;
   bytes: number;
   layers: number;
+  rssBeforeMiB: number;
   peakMiB: number;
 }
 
@@ -85,17 +90,18 @@ export class DockerBench {
 
   /** load times `docker load` of an image, then removes it (untimed) for the next round. */
   async #timedLoad(d: TestDaemon, side: SideName, img: CorpusImage): Promise<number> {
+    const rssBeforeMiB = side === 'strata' ? rssMiB(this.#strataPid) : 0;
     if (side === 'strata') resetPeakRss(this.#strataPid);
     const ms = await timeMs(() => d.docker(['load', '-q', '-i', img.tarPath], { timeoutMs: 30 * 60_000 }));
-    if (side === 'strata') this.#notePeak(img, peakRssMiB(this.#strataPid));
+    if (side === 'strata') this.#notePeak({ image: img.tag, bytes: img.bytes, layers: img.layers, rssBeforeMiB, peakMiB: peakRssMiB(this.#strataPid) });
     await d.docker(['rmi', img.tag]);
     return ms;
   }
 
-  #notePeak(img: CorpusImage, peakMiB: number): void {
-    const known = this.peakRss.find((p) => p.image === img.tag);
-    if (known) known.peakMiB = Math.max(known.peakMiB, peakMiB);
-    else this.peakRss.push({ image: img.tag, bytes: img.bytes, layers: img.layers, peakMiB });
+  #notePeak(sample: PeakRss): void {
+    const i = this.peakRss.findIndex((p) => p.image === sample.image);
+    if (i === -1) this.peakRss.push(sample);
+    else if (sample.peakMiB > this.peakRss[i]!.peakMiB) this.peakRss[i] = sample;
   }
 
   async load(group: 'load' | 'scale-load', id: string, img: CorpusImage): Promise<void> {

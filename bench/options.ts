@@ -49,7 +49,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     commitMiB: 50,
     scalingFiles: [1_000, 10_000, 50_000],
     depths: [1, 32, 125],
-    rounds: 4,
+    rounds: 6,
     samplesPerRound: 5,
   },
 };

@@ -10,11 +10,20 @@ export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
+function statusMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  if (kb === undefined) throw new Error(`no ${field} in /proc/${pid}/status`);
+  return Math.round((Number(kb) / 1024) * 10) / 10;
+}
+
 /** peakRssMiB reads VmHWM, the peak resident set since the last reset, in MiB. */
 export function peakRssMiB(pid: number): number {
-  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  if (kb === undefined) throw new Error(`no VmHWM in /proc/${pid}/status`);
-  return Math.round((Number(kb) / 1024) * 10) / 10;
+  return statusMiB(pid, 'VmHWM');
+}
+
+/** rssMiB reads VmRSS, the resident set now, in MiB. */
+export function rssMiB(pid: number): number {
+  return statusMiB(pid, 'VmRSS');
 }
 
 /** RequestTotals are Strata's own request durations by operation, from its log. */

@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { PeakRss } from './docker-bench';
 import { median, ratioOf, type Comparison } from './measure';
 import type { ProfileSummary } from './cpu-profile';
+import type { RequestTotals } from './process-stats';
 
 export const REPORT_SCHEMA = 'strata-bench/1';
 export const RSS_TARGET_MIB = 150;
@@ -19,7 +20,7 @@ export interface Report {
   options: Record<string, unknown>;
   machine: Record<string, unknown>;
   corpus: Record<string, unknown>;
-  results: Array<Comparison & { medians: Record<string, number>; ratio: number; met?: boolean }>;
+  results: Array<Comparison & { medians: Record<string, number>; ratio: number; met?: boolean; strataRequests?: RequestTotals }>;
   peakRss: { targetMiB: number; loads: PeakRss[]; layerApplyMiB?: number };
   profiles: ProfileSummary[];
 }
@@ -70,13 +71,35 @@ export function formatTable(report: Report): string {
     lines.push([pad('benchmark (median ms)', 72), pad(a, 10, true), pad(b, 10, true), pad('ratio', 7, true), pad('target', 21, true), pad('met', 4, true)].join(' '));
     for (const r of rows) lines.push(formatRow(r));
   }
+  lines.push(...formatStrataShare(report));
   const rss = report.peakRss;
   if (rss.loads.length || rss.layerApplyMiB !== undefined) {
     lines.push('', `strata peak RSS (VmHWM, reset before each load; target ≤ ${rss.targetMiB} MiB on the largest image, flat as layers grow)`);
-    for (const p of rss.loads) lines.push(`  ${pad(p.image, 24)} ${pad(String(p.layers), 4, true)} layers ${pad(String(Math.round(p.bytes / 2 ** 20)), 6, true)} MiB   peak ${p.peakMiB.toFixed(1)} MiB`);
+    for (const p of rss.loads) {
+      const size = `${pad(String(p.layers), 4, true)} layers ${pad(String(Math.round(p.bytes / 2 ** 20)), 6, true)} MiB`;
+      lines.push(`  ${pad(p.image, 24)} ${size}   RSS before ${p.rssBeforeMiB.toFixed(1).padStart(6)} MiB, peak ${p.peakMiB.toFixed(1).padStart(6)} MiB`);
+    }
     if (rss.layerApplyMiB !== undefined) lines.push(`  ApplyDiff of the Debian layer (standalone strata): peak ${rss.layerApplyMiB.toFixed(1)} MiB`);
   }
   return lines.join('\n');
+}
+
+/**
+ * formatStrataShare says, per docker benchmark, how long Strata itself spent on each kind of
+ * request per sample (from its request log), so the gap to overlay2 can be placed.
+ */
+function formatStrataShare(report: Report): string[] {
+  const rows = report.results.filter((r) => r.strataRequests && Object.keys(r.strataRequests).length > 0);
+  if (rows.length === 0) return [];
+  const lines = ['', 'time inside strata per sample, by request (from its log): count × mean ms'];
+  for (const r of rows) {
+    const perSample = r.samples.strata!.length;
+    const ops = Object.entries(r.strataRequests!)
+      .sort((a, b) => b[1].totalMs - a[1].totalMs)
+      .map(([op, t]) => `${op} ${round1(t.count / perSample)}×${round1(t.totalMs / t.count)}`);
+    lines.push(`  ${pad(r.id, 18)} ${ops.join(', ')}`);
+  }
+  return lines;
 }
 
 /** writeReport writes the JSON report as <outDir>/<timestamp>.json and returns its path. */
