@@ -58,6 +58,35 @@ export function request(socket: string, urlPath: string, body?: string | Buffer 
   });
 }
 
+/**
+ * requestOversized sends a body the server will refuse by its Content-Length alone: it waits for
+ * the reply after the headers and writes the body only if none came. The server closes the
+ * connection after replying, so writing on would fail with EPIPE and could lose the reply.
+ */
+export function requestOversized(socket: string, urlPath: string, body: Buffer): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const conn = net.connect(socket);
+    const received: Buffer[] = [];
+    conn.on('data', (c: Buffer) => received.push(c));
+    conn.on('error', reject);
+    conn.on('close', () => {
+      const text = Buffer.concat(received).toString('utf8');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+      const payload = text.slice(text.indexOf('\r\n\r\n') + 4);
+      resolve({ status, text: payload, json: parseJson(payload) });
+    });
+    conn.on('connect', async () => {
+      conn.write(`POST ${urlPath} HTTP/1.1\r\nHost: \r\nAccept: ${ACCEPT}\r\nContent-Length: ${body.length}\r\n\r\n`);
+      // A server that refuses by Content-Length replies to the headers alone; give it the time.
+      for (let waited = 0; waited < 500 && received.length === 0; waited += 10) await new Promise((r) => setTimeout(r, 10));
+      for (let at = 0; at < body.length && received.length === 0 && !conn.destroyed; at += 16 * 1024) {
+        conn.write(body.subarray(at, at + 16 * 1024));
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    });
+  });
+}
+
 function socketAnswers(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const c = net.connect(socket);

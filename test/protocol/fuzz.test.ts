@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../helpers/dockerd';
 import { smallFileLayer, tarDirectory } from '../helpers/image-archive';
-import { StrataProcess, request, type Reply } from '../helpers/strata-process';
+import { StrataProcess, request, requestOversized, type Reply } from '../helpers/strata-process';
 import { mountPointsUnder, removeTmpDir } from '../helpers/tmp-dir';
 import { needRoot } from '../helpers/tiers';
 import { treeDigest } from '../helpers/tree-digest';
@@ -106,8 +106,8 @@ describe('hostile requests against the real server', { skip: needRoot() }, () =>
     for (const [methods, body] of WRONG_FIELDS) for (const m of methods) await expectRefused(`${m} ${JSON.stringify(body)}`, strata.call(`GraphDriver.${m}`, body));
     for (const body of BAD_INITS) await expectRefused(`Init ${JSON.stringify(body)}`, strata.call('GraphDriver.Init', body));
     for (const p of UNKNOWN_PATHS) await expectRefused(`POST ${p}`, request(strata.socket, p, '{}'));
-    const huge = JSON.stringify({ ID: 'keep1', Pad: 'p'.repeat(2 * 1024 * 1024) });
-    for (const m of ['Create', 'Get', 'Init']) await expectRefused(`${m} with a 2 MiB body`, strata.call(`GraphDriver.${m}`, huge));
+    const huge = Buffer.from(JSON.stringify({ ID: 'keep1', Pad: 'p'.repeat(2 * 1024 * 1024) }));
+    for (const m of ['Create', 'Get', 'Init']) await expectRefused(`${m} with a 2 MiB body`, requestOversized(strata.socket, `/GraphDriver.${m}`, huge));
   });
 
   it('refuses path-like, separator-laden and oversized ids and mount labels everywhere', async () => {
