@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { InvalidArchiveError, IoError, StrataError, UnsafeArchiveError, errnoOf } from '../errors';
 import type { IdMapping } from '../idmap';
 import { lsetxattr, lutimesNs, mknod, type NsTime } from '../sys/libc';
-import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf } from './entry-path';
+import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf, toUtf8 } from './entry-path';
 import type { TarEntry } from './tar-header';
 import { readTar } from './tar-reader';
 import { OPAQUE_XATTR, classifyTarName } from './whiteout';
@@ -190,7 +190,7 @@ class Extractor {
   }
 
   #linkTarget(entry: TarEntry): string {
-    const linked = layerRelative(entry.linkname, 'hardlink target');
+    const linked = layerRelative(entry.linkname, `its hardlink target ${JSON.stringify(toUtf8(entry.linkname))}`, entry.name);
     if (linked === '') throw new UnsafeArchiveError(entry.name, 'a hardlink cannot point at the layer root');
     this.#refuseSymlinkAncestors(parentOf(linked), entry.name, 'its hardlink target');
     return linked;

@@ -10,18 +10,20 @@ export const MAX_NAME_BYTES = 4096;
 
 /**
  * layerRelative turns an entry name into a path relative to the layer root ('' is the root
- * itself). It throws UnsafeArchiveError for names that leave the root or cannot be paths.
+ * itself). It throws UnsafeArchiveError for names that leave the root or cannot be paths,
+ * naming `entry` (the tar entry the name belongs to, e.g. a hardlink whose target this is).
  */
-export function layerRelative(name: string, what = 'entry'): string {
-  if (name.includes('\0')) throw new UnsafeArchiveError(name, `${what} name contains a NUL byte`);
-  if (name.length > MAX_NAME_BYTES) throw new UnsafeArchiveError(name.slice(0, 64) + '…', `${what} name is longer than ${MAX_NAME_BYTES} bytes`);
+export function layerRelative(name: string, what = 'entry', entry = name): string {
+  const refuse = (reason: string) => new UnsafeArchiveError(entry.length > MAX_NAME_BYTES ? entry.slice(0, 64) + '…' : entry, reason);
+  if (name.includes('\0')) throw refuse(`${what} name contains a NUL byte`);
+  if (name.length > MAX_NAME_BYTES) throw refuse(`${what} name is longer than ${MAX_NAME_BYTES} bytes`);
   const absolute = name.startsWith('/');
   const parts: string[] = [];
   for (const part of name.split('/')) {
     if (part === '' || part === '.') continue;
     if (part === '..') {
       if (parts.length > 0) parts.pop();
-      else if (!absolute) throw new UnsafeArchiveError(name, `${what} climbs above the layer root with '..'`);
+      else if (!absolute) throw refuse(`${what} climbs above the layer root with '..'`);
       continue;
     }
     parts.push(part);
