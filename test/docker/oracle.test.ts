@@ -9,7 +9,7 @@
  * Known, judged differences are tested as such (see "valid tars overlay2 refuses").
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,9 +18,12 @@ import {
   buildDebianLayer,
   buildDeepImage,
   buildFidelityImage,
+  buildLenientLayers,
   buildSparseImage,
+  craftTar,
   sha256File,
   writeImageArchive,
+  type CraftEntry,
   type ImageSpec,
 } from '../helpers/corpus';
 import { exec, type TestDaemon } from '../helpers/dockerd';
@@ -214,6 +217,64 @@ describe('oracle: Strata produces what overlay2 produces, on the same dockerd', 
 
   it('debian: dpkg -r, useradd, setcap, setfattr and an opaque /usr/share/doc give the same results', async () => {
     await compareMutation(pair, images.debian.tag, 'debian-mutated', DEBIAN_MUTATION, freshSince);
+  });
+
+  /** loadOnBoth loads an image made of busybox plus `layer` and returns each daemon's result. */
+  async function loadOnBoth(tag: string, layer: string): Promise<Pair<{ code: number; stderr: string }>> {
+    const archive = await writeImageArchive(path.join(work, `${tag.replace(/\W+/g, '-')}.tar`), [{ tag, layers: [images.fidelity.layers[0]!, layer] }]);
+    return onBoth(pair, (d) => d.docker(['load', '-i', archive], { allowFail: true }));
+  }
+
+  it('judged difference: valid tars overlay2 refuses (old-GNU sparse, typeflag 7) load on Strata as GNU tar extracts them', async () => {
+    const lenient = await buildLenientLayers(path.join(work, 'lenient'));
+    for (const [what, layer] of Object.entries(lenient)) {
+      const tag = `corpus/lenient-${what.toLowerCase()}:1`;
+      const loaded = await loadOnBoth(tag, layer);
+      assert.match(loaded.overlay2.stderr, /unhandled tar header type/, `${what}: overlay2 refuses it`);
+      assert.equal(loaded.strata.code, 0, `${what}: ${loaded.strata.stderr}`);
+      await withTempDir('strata-oracle-gnutar-', async (dir) => {
+        await exec('tar', ['-x', '--numeric-owner', '-p', '-f', layer, '-C', dir]);
+        const top = (await imageLayerDirs(pair.strata, tag)).at(-1)!;
+        const isRoot = (rel: string) => rel === '';
+        const diff = differences(viewTree(dir, freshSince, isRoot), viewTree(top, freshSince, isRoot));
+        assert.deepEqual(diff, [], `${what}: Strata's layer differs from GNU tar's extraction:\n${diff.join('\n')}`);
+      });
+      await pair.strata.docker(['rmi', tag]);
+    }
+  });
+
+  it('judged difference: tars overlay2 takes inside its chroot and Strata refuses (.., writes through symlinks, no end marker)', async () => {
+    const up = '../'.repeat(3);
+    const cases: Array<[string, CraftEntry[]]> = [
+      ['dotdot', [{ header: { name: `${up}clamped`, type: 'file', mode: 0o644 }, content: 'x' }]],
+      ['through-symlink', [
+        { header: { name: 'd/', type: 'directory', mode: 0o755 } },
+        { header: { name: 'lnk', type: 'symlink', linkname: '/d' } },
+        { header: { name: 'lnk/through', type: 'file', mode: 0o644 }, content: 'x' },
+      ]],
+    ];
+    for (const [what, entries] of cases) {
+      const loaded = await loadOnBoth(`corpus/judged-${what}:1`, await craftTar(path.join(work, `judged-${what}.tar`), entries));
+      assert.equal(loaded.overlay2.code, 0, `${what}: overlay2 confines it to the layer: ${loaded.overlay2.stderr}`);
+      assert.match(loaded.strata.stderr, /refused tar entry/, `${what}: Strata refuses it`);
+    }
+    const cut = await craftTar(path.join(work, 'judged-no-end.tar'), [{ header: { name: 'only', type: 'file', mode: 0o644 }, content: 'x' }]);
+    await truncate(cut, 1024);
+    const loaded = await loadOnBoth('corpus/judged-no-end:1', cut);
+    assert.equal(loaded.overlay2.code, 0, 'overlay2 takes a tar that ends between entries');
+    assert.match(loaded.strata.stderr, /ended without the end-of-archive marker/);
+  });
+
+  it('both refuse a whiteout for a name the same layer already holds, and a hardlink to nothing', async () => {
+    const cases: Array<[string, CraftEntry[]]> = [
+      ['file-then-whiteout', [{ header: { name: 'x', type: 'file', mode: 0o644 }, content: 'x' }, { header: { name: '.wh.x', type: 'file', mode: 0o644 }, content: '' }]],
+      ['dangling-hardlink', [{ header: { name: 'hl', type: 'link', linkname: 'missing' } }]],
+    ];
+    for (const [what, entries] of cases) {
+      const loaded = await loadOnBoth(`corpus/refused-${what}:1`, await craftTar(path.join(work, `refused-${what}.tar`), entries));
+      assert.notEqual(loaded.overlay2.code, 0, `${what}: overlay2 refuses it`);
+      assert.notEqual(loaded.strata.code, 0, `${what}: Strata refuses it`);
+    }
   });
 
   it('deep: a container runs on 125 layers, and committing a 126th layer is refused by both', async () => {
