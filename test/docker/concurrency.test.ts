@@ -78,7 +78,11 @@ describe('concurrent use of strata', { skip: needDocker() }, () => {
   });
 
   it('docker cp, export and diff while the container runs and writes', async () => {
-    await d.docker(['run', '-d', '--network', 'none', '--name', 'busy', IMAGE, 'sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /counter; done']);
+    // The busy writes go to a tmpfs: a file rewritten in the layer while dockerd tars it makes
+    // Docker's own export stream short (its tar writer gets fewer bytes than the header said).
+    const loop = 'echo start > /counter; i=0; while true; do i=$((i+1)); echo $i > /scratch/counter; done';
+    await d.docker(['run', '-d', '--network', 'none', '--tmpfs', '/scratch', '--name', 'busy', IMAGE, 'sh', '-c', loop]);
+    while ((await d.docker(['exec', 'busy', 'cat', '/counter'], { allowFail: true })).code !== 0) await new Promise((r) => setTimeout(r, 50));
     const jobs: Array<Promise<unknown>> = [];
     for (let i = 0; i < 5; i++) {
       jobs.push(d.docker(['cp', '/etc/hostname', `busy:/in${i}`]));
