@@ -28,35 +28,24 @@ import {
 } from '../helpers/corpus';
 import { exec, type TestDaemon } from '../helpers/dockerd';
 import {
+  compareMutation,
   differences,
   dockerDiff,
   imageLayerDirs,
   layerSizes,
   mergedDir,
   onBoth,
-  rawTarHeaders,
   saveImage,
-  savedLayers,
-  sizeRw,
   startPair,
   stopPair,
-  viewTar,
   viewTree,
   withTempDir,
+  type Mutation,
   type Pair,
-  type TreeView,
 } from '../helpers/oracle';
 import { needDocker } from '../helpers/tiers';
 
 const LONG = { timeoutMs: 900_000 };
-
-/** What a container mutation does: a script inside, then steps on the merged dir from the host. */
-interface Mutation {
-  script: string;
-  host?: (merged: string) => Promise<void>;
-  /** entries the committed layer tar must hold, so the comparison is known to cover them */
-  committed: string[];
-}
 
 // Inside a busybox-based container: every kind of change a layer can record.
 const BUSYBOX_MUTATION: Mutation = {
@@ -127,8 +116,6 @@ const DEBIAN_MUTATION: Mutation = {
   },
   committed: ['usr/share/doc/.wh..wh..opq', 'usr/bin/.wh.ping', 'usr/local/bin/capped', 'home/bigid/'],
 };
-
-const isInitFile = (rel: string) => ['etc/hostname', 'etc/hosts', 'etc/resolv.conf'].includes(rel);
 
 describe('oracle: Strata produces what overlay2 produces, on the same dockerd', { skip: needDocker() }, () => {
   let pair: Pair<TestDaemon>;
@@ -293,49 +280,4 @@ describe('oracle: Strata produces what overlay2 produces, on the same dockerd', 
     assert.equal(commit.strata.stderr, commit.overlay2.stderr);
     await onBoth(pair, (d) => d.docker(['rm', c]));
   });
-
-  /**
-   * compareMutation runs `mutation` in a container of `image` on both daemons and compares
-   * the container's tree, docker diff, size, export, committed layer tar and committed layer dir.
-   */
-  async function compareMutation(p: Pair<TestDaemon>, image: string, c: string, mutation: Mutation, since: bigint): Promise<void> {
-    await onBoth(p, (d) => d.docker(['run', '-d', '--network', 'none', '--name', c, image, 'sleep', '3600']));
-    const ran = await onBoth(p, (d) => d.docker(['exec', c, 'sh', '-c', mutation.script]));
-    assert.match(ran.strata.stdout, /done\n$/);
-    if (mutation.host) await onBoth(p, async (d) => mutation.host!(await mergedDir(d, c)));
-
-    const trees = await onBoth(p, async (d) => viewTree(await mergedDir(d, c), since));
-    assert.deepEqual(differences(trees.overlay2, trees.strata), [], 'container root filesystems');
-    const diffs = await onBoth(p, (d) => dockerDiff(d, c));
-    assert.deepEqual(diffs.strata, diffs.overlay2, 'docker diff');
-    assert.ok(diffs.strata.length > 5);
-    const sizes = await onBoth(p, (d) => sizeRw(d, c));
-    assert.equal(sizes.strata, sizes.overlay2, 'container size (DiffSize)');
-    await compareTars(p, since, (d, dir) => d.docker(['export', '-o', path.join(dir, 'export.tar'), c]).then(() => path.join(dir, 'export.tar')), 'docker export');
-
-    const committed = `${image}-${c}`;
-    await onBoth(p, (d) => d.docker(['commit', c, committed]));
-    const layer = await compareTars(p, since, async (d, dir) => (await savedLayers(d, committed, dir)).at(-1)!, 'committed layer tar');
-    const names = new Set([...layer.keys()].map((k) => k.slice(7)));
-    for (const name of mutation.committed) assert.ok(names.has(name), `the committed layer holds ${name}`);
-    const tops = await onBoth(p, async (d) => (await imageLayerDirs(d, committed)).at(-1)!);
-    assert.deepEqual(differences(viewTree(tops.overlay2, since, isInitFile), viewTree(tops.strata, since, isInitFile)), [], 'committed layer dir');
-    await onBoth(p, (d) => d.docker(['rm', '-f', c]));
-    await onBoth(p, (d) => d.docker(['rmi', committed]));
-  }
-
-  /** compareTars makes a tar on each daemon with `make`, compares the two entry by entry and returns Strata's view. */
-  async function compareTars(p: Pair<TestDaemon>, since: bigint, make: (d: TestDaemon, dir: string) => Promise<string>, what: string): Promise<TreeView> {
-    const views = await onBoth(p, (d) =>
-      withTempDir('strata-oracle-tar-', async (dir) => {
-        const tar = await make(d, dir);
-        return { entries: await viewTar(tar, since), headers: await rawTarHeaders(tar) };
-      }),
-    );
-    const diff = differences(views.overlay2.entries, views.strata.entries);
-    assert.deepEqual(diff, [], `${what} differs:\n${diff.join('\n')}`);
-    const raw = differences(views.overlay2.headers, views.strata.headers, 10);
-    assert.deepEqual(raw, [], `${what}: header bytes differ:\n${raw.join('\n')}`);
-    return views.strata.entries;
-  }
 });

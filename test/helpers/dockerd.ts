@@ -7,7 +7,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -132,6 +132,8 @@ export class TestDaemon {
       await writeFile(path.join(base, 'daemon.json'), '{}');
       await writeFile(path.join(base, 'containerd.toml'), '');
       await mkdir(path.join(base, 'data'), { recursive: true });
+      // dockerd refuses a data-root the remapped root cannot traverse (it checks for o+x).
+      if (d.remapped) await Promise.all([base, d.dataRoot].map((dir) => chmod(dir, 0o711)));
       if (opts.tmpfsDataRoot) await exec('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsDataRoot},mode=0711`, 'strata-bench', d.dataRoot]);
       d.#containerd = spawnLogged('containerd', ['--config', path.join(base, 'containerd.toml'), '--root', path.join(base, 'containerd-root'), '--state', path.join(base, 'containerd-state'), '--address', d.containerdSocket], path.join(base, 'containerd.log'));
       await waitFor('containerd', () => socketAnswers(d.containerdSocket), 30_000, () => d.logTail('containerd.log'));
@@ -162,9 +164,12 @@ export class TestDaemon {
     return path.join(this.base, 'data');
   }
   /** home is the driver's directory as dockerd passes it in Init (userns-remap adds a level). */
+  /** remapped tells whether dockerd runs with --userns-remap. */
+  get remapped(): boolean {
+    return this.opts.dockerdArgs?.some((a) => a.startsWith('--userns-remap')) ?? false;
+  }
   get home(): string {
-    const remapped = this.opts.dockerdArgs?.some((a) => a.startsWith('--userns-remap'));
-    if (!remapped) return path.join(this.dataRoot, this.driverName);
+    if (!this.remapped) return path.join(this.dataRoot, this.driverName);
     const sub = readdirSyncSafe(this.dataRoot).find((n) => /^\d+\.\d+$/.test(n));
     return path.join(this.dataRoot, sub ?? '', this.driverName);
   }

@@ -8,6 +8,7 @@
  * daemons for no fault of either. Every time at or after `freshSince` therefore compares as
  * "fresh"; every older time (all corpus times are fixed and older) must match to the nanosecond.
  */
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs, { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -21,9 +22,21 @@ export type DriverName = 'overlay2' | 'strata';
 export const DRIVERS: readonly DriverName[] = ['overlay2', 'strata'];
 export type Pair<T> = Record<DriverName, T>;
 
-/** startPair starts an overlay2 and a Strata daemon with the same options, side by side. */
-export async function startPair(opts: Omit<DaemonOptions, 'driver'> = {}): Promise<Pair<TestDaemon>> {
-  const started = await Promise.allSettled(DRIVERS.map((driver) => TestDaemon.start({ ...opts, driver })));
+/** startInTurn starts daemons one after the other, settling every start. */
+async function startInTurn(starts: Array<() => Promise<TestDaemon>>): Promise<Array<PromiseSettledResult<TestDaemon>>> {
+  const settled: Array<PromiseSettledResult<TestDaemon>> = [];
+  for (const start of starts) settled.push(...(await Promise.allSettled([start()])));
+  return settled;
+}
+
+/**
+ * startPair starts an overlay2 and a Strata daemon with the same options, side by side, or
+ * one after the other with `inTurn` (`--userns-remap=default` makes dockerd create its user
+ * on first start, which two starts at once would race for).
+ */
+export async function startPair(opts: Omit<DaemonOptions, 'driver'> = {}, inTurn = false): Promise<Pair<TestDaemon>> {
+  const starts = DRIVERS.map((driver) => () => TestDaemon.start({ ...opts, driver }));
+  const started = inTurn ? await startInTurn(starts) : await Promise.allSettled(starts.map((start) => start()));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {
     await Promise.all(started.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
@@ -285,4 +298,62 @@ export async function rawTarHeaders(file: string): Promise<TreeView> {
     off += BLOCK + (HEADER_ONLY.has(type) ? 0 : Math.ceil(size / BLOCK) * BLOCK);
   }
   return out;
+}
+
+// ---------- containers that change their image ----------
+
+/** Mutation is what a container does to its image: a script inside, then steps on the merged dir from the host. */
+export interface Mutation {
+  /** a shell script for the container's sh; it must end by printing "done" */
+  script: string;
+  host?: (merged: string) => Promise<void>;
+  /** entries the committed layer tar must hold, so the comparison is known to cover them */
+  committed: string[];
+}
+
+/**
+ * compareMutation runs `mutation` in a container of `image` on both daemons and compares
+ * the container's tree, docker diff, size, export, committed layer tar and committed layer dir.
+ * It returns Strata's view of the committed layer tar.
+ */
+export async function compareMutation(p: Pair<TestDaemon>, image: string, c: string, mutation: Mutation, since: bigint): Promise<TreeView> {
+  await onBoth(p, (d) => d.docker(['run', '-d', '--network', 'none', '--name', c, image, 'sleep', '3600']));
+  const ran = await onBoth(p, (d) => d.docker(['exec', c, 'sh', '-c', mutation.script]));
+  assert.match(ran.strata.stdout, /done\n$/);
+  if (mutation.host) await onBoth(p, async (d) => mutation.host!(await mergedDir(d, c)));
+
+  const trees = await onBoth(p, async (d) => viewTree(await mergedDir(d, c), since));
+  assert.deepEqual(differences(trees.overlay2, trees.strata), [], 'container root filesystems');
+  const diffs = await onBoth(p, (d) => dockerDiff(d, c));
+  assert.deepEqual(diffs.strata, diffs.overlay2, 'docker diff');
+  assert.ok(diffs.strata.length > 5);
+  const sizes = await onBoth(p, (d) => sizeRw(d, c));
+  assert.equal(sizes.strata, sizes.overlay2, 'container size (DiffSize)');
+  await compareTars(p, since, (d, dir) => d.docker(['export', '-o', path.join(dir, 'export.tar'), c]).then(() => path.join(dir, 'export.tar')), 'docker export');
+
+  const committed = `${image}-${c}`;
+  await onBoth(p, (d) => d.docker(['commit', c, committed]));
+  const layer = await compareTars(p, since, async (d, dir) => (await savedLayers(d, committed, dir)).at(-1)!, 'committed layer tar');
+  const names = new Set([...layer.keys()].map((k) => k.slice(7)));
+  for (const name of mutation.committed) assert.ok(names.has(name), `the committed layer holds ${name}`);
+  const tops = await onBoth(p, async (d) => (await imageLayerDirs(d, committed)).at(-1)!);
+  assert.deepEqual(differences(viewTree(tops.overlay2, since), viewTree(tops.strata, since)), [], 'committed layer dir');
+  await onBoth(p, (d) => d.docker(['rm', '-f', c]));
+  await onBoth(p, (d) => d.docker(['rmi', committed]));
+  return layer;
+}
+
+/** compareTars makes a tar on each daemon with `make`, compares the two entry by entry and returns Strata's view. */
+export async function compareTars(p: Pair<TestDaemon>, since: bigint, make: (d: TestDaemon, dir: string) => Promise<string>, what: string): Promise<TreeView> {
+  const views = await onBoth(p, (d) =>
+    withTempDir('strata-oracle-tar-', async (dir) => {
+      const tar = await make(d, dir);
+      return { entries: await viewTar(tar, since), headers: await rawTarHeaders(tar) };
+    }),
+  );
+  const diff = differences(views.overlay2.entries, views.strata.entries);
+  assert.deepEqual(diff, [], `${what} differs:\n${diff.join('\n')}`);
+  const raw = differences(views.overlay2.headers, views.strata.headers, 10);
+  assert.deepEqual(raw, [], `${what}: header bytes differ:\n${raw.join('\n')}`);
+  return views.strata.entries;
 }
