@@ -163,11 +163,11 @@ export class TestDaemon {
   get dataRoot(): string {
     return path.join(this.base, 'data');
   }
-  /** home is the driver's directory as dockerd passes it in Init (userns-remap adds a level). */
   /** remapped tells whether dockerd runs with --userns-remap. */
   get remapped(): boolean {
     return this.opts.dockerdArgs?.some((a) => a.startsWith('--userns-remap')) ?? false;
   }
+  /** home is the driver's directory as dockerd passes it in Init (userns-remap adds a level). */
   get home(): string {
     if (!this.remapped) return path.join(this.dataRoot, this.driverName);
     const sub = readdirSyncSafe(this.dataRoot).find((n) => /^\d+\.\d+$/.test(n));
