@@ -4,6 +4,7 @@
  * Exit codes: 0 nothing wrong (or everything repaired), 1 problems remain, 2 usage error or
  * refused (a repair was asked for while Strata serves the home).
  */
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { FailedPreconditionError, InvalidArgumentError } from '../errors';
 import { Layout } from '../store/layout';
@@ -79,6 +80,7 @@ export function parseFsckArgs(args: readonly string[]): FsckOptions {
 /** runFsck inspects the home and applies the fixes the options allow. */
 export async function runFsck(opts: FsckOptions, deps: FsckDeps): Promise<FsckReport> {
   const layout = new Layout(opts.home);
+  if (!(await stat(opts.home).then((st) => st.isDirectory(), () => false))) throw new InvalidArgumentError(`${opts.home} is not a directory`);
   const owner = await liveOwner(layout);
   if (owner && (opts.repair || opts.removeUnreferenced)) {
     throw new FailedPreconditionError(`strata (pid ${owner.pid}) is serving ${opts.home}; stop dockerd and strata before repairing`);

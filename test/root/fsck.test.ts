@@ -99,6 +99,7 @@ describe('strata fsck on a damaged home', { skip: needRoot() }, () => {
     assert.equal(await fsckMain([], deps, (s) => out.push(s), (s) => err.push(s)), 2);
     assert.match(err.join('\n'), /--home is required/);
     assert.equal(await fsckMain(['--home', home, '--docker-root', '/nonexistent'], deps, (s) => out.push(s), (s) => err.push(s)), 2);
+    assert.equal(await fsckMain(['--home', path.join(home, 'missing')], deps, (s) => out.push(s), (s) => err.push(s)), 2);
   });
 });
 
