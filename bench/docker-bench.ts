@@ -8,7 +8,7 @@ import path from 'node:path';
 import { TestDaemon, importBusybox } from '../test/helpers/dockerd';
 import { DOCKER } from '../test/helpers/tiers';
 import type { CorpusImage } from './corpus/images';
-import { flushDirtyPages, interleave, repeat, timeMs, type Comparison, type Target } from './measure';
+import { describeSamples, flushDirtyPages, interleave, repeat, timeMs, type Comparison, type Target } from './measure';
 import type { BenchmarkGroup, Profile } from './options';
 import { StrataLog, peakRssMiB, resetPeakRss, rssMiB, type RequestTotals } from './process-stats';
 
@@ -77,7 +77,7 @@ export class DockerBench {
     });
     const result: DockerComparison = { id, group, label, sides: [...SIDES], samples, target: TARGETS[group], strataRequests };
     this.results.push(result);
-    this.progress(`${id}: strata ${samples.strata.map(Math.round).join(',')} ms | overlay2 ${samples.overlay2.map(Math.round).join(',')} ms`);
+    this.progress(describeSamples(id, samples));
   }
 
   /** prepare gives both daemons the busybox image and runs one container each, so no sample pays for a cold start. */

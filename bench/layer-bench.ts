@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { exec } from '../test/helpers/dockerd';
 import type { Corpus } from './corpus/images';
-import { flushDirtyPages, interleave, timeMs, type Comparison } from './measure';
+import { describeSamples, flushDirtyPages, interleave, timeMs, type Comparison } from './measure';
 import { peakRssMiB, resetPeakRss } from './process-stats';
 import type { StrataServer } from './strata-client';
 
@@ -66,12 +66,12 @@ export async function runLayerBench(strata: StrataServer, corpus: Corpus, scratc
     await rm(dir, { recursive: true, force: true });
     return [ms];
   });
-  progress(`layer-apply: strata ${apply.strata.map(Math.round).join(',')} ms | gnu tar ${apply['gnu tar'].map(Math.round).join(',')} ms`);
+  progress(describeSamples('layer-apply', apply));
   const diff = await interleave(rounds, SIDES, async (side) => {
     await flushDirtyPages();
     return [await timeMs(() => (side === 'strata' ? strata.diffBytes(lastLayer, '') : gnuTarCreate(strata.diffDir(lastLayer))))];
   });
-  progress(`layer-diff: strata ${diff.strata.map(Math.round).join(',')} ms | gnu tar ${diff['gnu tar'].map(Math.round).join(',')} ms`);
+  progress(describeSamples('layer-diff', diff));
   await strata.call('GraphDriver.Remove', { ID: lastLayer });
   return {
     comparisons: [

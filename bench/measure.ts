@@ -36,6 +36,12 @@ export function ratioOf(c: Comparison): number {
   return median(c.samples[c.sides[0]]!) / median(c.samples[c.sides[1]]!);
 }
 
+/** describeSamples is a one-line summary for progress output: median, range and count per side. */
+export function describeSamples(id: string, samples: Record<string, number[]>): string {
+  const sides = Object.entries(samples).map(([side, xs]) => `${side} ${Math.round(median(xs))} ms (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))}, n=${xs.length})`);
+  return `${id}: ${sides.join(' | ')}`;
+}
+
 /** timeMs runs `fn` and returns how long it took in milliseconds. */
 export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
