@@ -16,6 +16,7 @@ import {
   DEFAULT_CACHE_DIR,
   buildBusyboxLayer,
   buildDebianLayer,
+  buildWhiteoutLayers,
   kindsNodes,
   treeLayer,
   writeImageArchive,
@@ -68,7 +69,7 @@ describe('userns-remap: Strata maps ids as overlay2 does', { skip: needDocker() 
     const base = await buildBusyboxLayer(work);
     // The kinds layer minus the owners beyond the 65536 ids a remapped daemon can map.
     const inRange = kindsNodes().filter((n) => (n.uid ?? 0) < SUBORDINATE_RANGE && (n.gid ?? 0) < SUBORDINATE_RANGE);
-    images.small = { tag: 'userns/small:1', layers: [base, await treeLayer(work, 'kinds-in-range', inRange)] };
+    images.small = { tag: 'userns/small:1', layers: [base, await treeLayer(work, 'kinds-in-range', inRange), ...(await buildWhiteoutLayers(work))] };
     images.outOfRange = { tag: 'userns/out-of-range:1', layers: [base, await treeLayer(work, 'kinds-all', kindsNodes())] };
     images.debian = { tag: 'userns/debian:1', layers: [await buildDebianLayer(DEFAULT_CACHE_DIR)] };
     freshSince = BigInt(Date.now() - 1000) * 1_000_000n;
@@ -98,8 +99,11 @@ describe('userns-remap: Strata maps ids as overlay2 does', { skip: needDocker() 
       const rootDir = JSON.parse(top.get('')!) as { uid: number; gid: number };
       assert.deepEqual([rootDir.uid, rootDir.gid], [root.uid, root.gid], 'the layer root belongs to the remapped root');
       if (name === 'small') {
-        const user = JSON.parse(top.get('owners/user')!) as { uid: number; gid: number };
+        const kinds = viewTree(dirs.strata[1]!, freshSince);
+        const user = JSON.parse(kinds.get('owners/user')!) as { uid: number; gid: number };
         assert.deepEqual([user.uid, user.gid], [root.uid + 1000, root.gid + 1000], 'container 1000 is stored as host root+1000');
+        const implied = JSON.parse(viewTree(dirs.strata[2]!, freshSince).get('implied/a')!) as { uid: number; gid: number };
+        assert.deepEqual([implied.uid, implied.gid], [root.uid, root.gid], 'an implied directory belongs to the remapped root');
       }
     });
   }

@@ -543,9 +543,20 @@ export async function buildFidelityImage(workDir: string, tag = 'corpus/fidelity
   const layers = [await buildBusyboxLayer(workDir)];
   layers.push(await treeLayer(workDir, 'kinds', kindsNodes()));
   layers.push(await treeLayer(workDir, 'replace', replaceNodes()));
-  layers.push(await craftTar(path.join(workDir, 'whiteouts.tar'), whiteoutEntries()));
-  layers.push(await treeLayer(workDir, 'after-whiteouts', afterWhiteoutNodes()));
+  layers.push(...(await buildWhiteoutLayers(workDir)));
   return { tag, layers };
+}
+
+/**
+ * buildWhiteoutLayers builds the fidelity image's last two layers (whiteouts, opaque markers,
+ * implied parents and odd names, then names brought back) and returns their tars in order.
+ * They expect the kinds layer (kindsNodes) below them.
+ */
+export async function buildWhiteoutLayers(workDir: string): Promise<string[]> {
+  return [
+    await craftTar(path.join(workDir, 'whiteouts.tar'), whiteoutEntries()),
+    await treeLayer(workDir, 'after-whiteouts', afterWhiteoutNodes()),
+  ];
 }
 
 /**
