@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fs, { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { readTar } from '../../src/archive/tar-reader';
@@ -348,9 +348,10 @@ export async function compareTars(p: Pair<TestDaemon>, since: bigint, make: (d: 
   const views = await onBoth(p, (d) =>
     withTempDir('strata-oracle-tar-', async (dir) => {
       const tar = await make(d, dir);
-      return { entries: await viewTar(tar, since), headers: await rawTarHeaders(tar) };
+      return { entries: await viewTar(tar, since), headers: await rawTarHeaders(tar), bytes: (await stat(tar)).size };
     }),
   );
+  assert.equal(views.strata.bytes, views.overlay2.bytes, `${what}: the same length, end-of-archive blocks included`);
   const diff = differences(views.overlay2.entries, views.strata.entries);
   assert.deepEqual(diff, [], `${what} differs:\n${diff.join('\n')}`);
   const raw = differences(views.overlay2.headers, views.strata.headers, 10);
