@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make-rootfs.sh ROOTFS — assembles the managed plugin's root filesystem from the machine it runs
-# on: this node binary, util-linux mount/umount, the shared libraries ldd lists for them, the
-# server compiled from src/ and its production dependencies, and a minimal /etc. The Dockerfile
+# on: this node binary, util-linux mount/umount, coreutils rm (layers are deleted out of
+# process), the shared libraries ldd lists for them, the server compiled from src/ and its
+# production dependencies, and a minimal /etc. The Dockerfile
 # runs this script in its build stage and build-offline.sh runs it on the host, so both ways
 # give the same tree.
 set -euo pipefail
@@ -47,7 +48,7 @@ cp "$repo/package.json" "$repo/package-lock.json" "$rootfs$app/"
 rm -f "$rootfs$app/package-lock.json"
 "$repo/node_modules/.bin/tsc" -p "$repo/plugin/tsconfig.rootfs.json" --outDir "$rootfs$app/dist"
 
-for tool in node mount umount; do
+for tool in node mount umount rm; do
   install -D -m 0755 "$(command -v "$tool")" "$rootfs/usr/bin/$tool"
   copy_libs "$rootfs/usr/bin/$tool"
 done

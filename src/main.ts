@@ -10,6 +10,7 @@ import { run } from './sys/exec';
 import { createLogger, type Logger } from './sys/log';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
+import { treeRemover } from './sys/remove-tree';
 import { probeHost } from './sys/probe';
 import { mkdir } from 'node:fs/promises';
 
@@ -30,6 +31,7 @@ export function openStoreWith(log: Logger): OpenStore {
       features,
       idMap,
       readMounts: readMountInfo,
+      removeTree: treeRemover(run),
       version: VERSION,
     });
   };

@@ -25,6 +25,7 @@ import type { IdMapping } from '../idmap';
 import type { Logger } from '../sys/log';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Mounter } from '../sys/mounter';
+import type { RemoveTree } from '../sys/remove-tree';
 import type { HostFeatures } from '../sys/probe';
 import { checkLayerId, checkMountLabel, isLinkId, newLinkId } from './ids';
 import type { Layout } from './layout';
@@ -43,6 +44,8 @@ export interface LayerStoreDeps {
   features: HostFeatures;
   idMap: IdMapping;
   readMounts: () => Promise<MountEntry[]>;
+  /** removeTree deletes removed layers and staging leftovers (out of process: see sys/remove-tree) */
+  removeTree: RemoveTree;
   version: string;
 }
 
@@ -92,7 +95,7 @@ export class LayerStore {
     await mkdir(layout.home, { recursive: true, mode: 0o710 });
     await chown(layout.home, 0, root.gid);
     await mkdir(layout.linksDir(), { recursive: true, mode: 0o700 });
-    await rm(layout.stagingDir(), { recursive: true, force: true });
+    await this.#d.removeTree(layout.stagingDir());
     await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
     for (const m of await this.#mountsUnderHome()) {
       const id = this.#idOfMerged(m.mountPoint);
@@ -236,7 +239,7 @@ export class LayerStore {
     const trash = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
     try {
       await rename(layout.layerDir(id), trash);
-      await rm(trash, { recursive: true, force: true, maxRetries: 3 });
+      await this.#d.removeTree(trash);
     } catch (err) {
       throw new IoError(`removing layer ${id}`, err);
     }

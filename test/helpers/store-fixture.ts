@@ -8,6 +8,7 @@ import { run } from '../../src/sys/exec';
 import { createLogger, type Logger } from '../../src/sys/log';
 import { readMountInfo } from '../../src/sys/mountinfo';
 import { KernelMounter } from '../../src/sys/mounter';
+import { treeRemover } from '../../src/sys/remove-tree';
 import { probeHost, type HostFeatures } from '../../src/sys/probe';
 
 export interface KernelStore {
@@ -35,6 +36,6 @@ export async function openKernelStore(home: string, idMap = new IdMapping()): Pr
   const mounter = new KernelMounter(run);
   const features = await probeHost(home, mounter);
   const { log, lines } = memoryLogger();
-  const store = await LayerStore.open({ layout: new Layout(home), mounter, log, features, idMap, readMounts: readMountInfo, version: 'test' });
+  const store = await LayerStore.open({ layout: new Layout(home), mounter, log, features, idMap, readMounts: readMountInfo, removeTree: treeRemover(run), version: 'test' });
   return { store, features, logLines: lines };
 }
