@@ -192,6 +192,10 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
     const block = await src.readExact(BLOCK);
     if (!block) throw new InvalidArchiveError('tar stream ended without the end-of-archive marker (truncated)');
     if (isZeroBlock(block)) {
+      // As in Go's reader: the end is two zero blocks, or one at the very end of the stream;
+      // a header after a zero block means a damaged archive, not more entries to ignore.
+      const next = await src.readExact(BLOCK);
+      if (next && !isZeroBlock(next)) throw new InvalidArchiveError('tar stream has data after an end-of-archive block (damaged archive)');
       await src.drain();
       return;
     }

@@ -315,6 +315,15 @@ describe('readTar refuses malformed input with InvalidArchiveError', () => {
     assert.equal((await readWithOurReader(padded)).length, 2);
   });
 
+  it('accepts a single zero block at the very end of the stream, as Go does', async () => {
+    assert.equal((await readWithOurReader(good.subarray(0, good.length - 512))).length, 2);
+  });
+
+  it('refuses an entry that follows a single zero block (a damaged archive, as in Go)', async () => {
+    const extra = tarWithOurWriter([{ fields: fields({ name: 'hidden', type: 'file', size: 1 }), data: Buffer.from('h') }]);
+    await expectInvalid(Buffer.concat([good.subarray(0, good.length - 1024), Buffer.alloc(512), extra]));
+  });
+
   it('skips unread file data of an entry the caller ignores', async () => {
     const names: string[] = [];
     for await (const { entry } of readTar(chunked(good, 333))) names.push(entry.name);
