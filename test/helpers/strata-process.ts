@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { socketAnswers } from './dockerd';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
@@ -87,16 +88,6 @@ export function requestOversized(socket: string, urlPath: string, body: Buffer):
   });
 }
 
-function socketAnswers(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(socket);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
 
 export class StrataProcess {
   #child?: ChildProcess;
