@@ -390,13 +390,12 @@ export class LayerStore {
         await mkdir(staging, { mode: 0o755 });
         await chown(staging, root.uid, root.gid);
         let ignored = 0;
-        await applyTar(input, staging, {
+        const size = await applyTar(input, staging, {
           idMap,
           onIgnoredXattr: (_entry, name, errno) => {
             if (ignored++ < 5) log.warn({ id, xattr: name, errno }, 'ignored an xattr the filesystem refused');
           },
         });
-        const size = directorySize(staging);
         // rename(2) replaces the empty diff dir in one step: the layer never lacks its diff dir.
         await rename(staging, layout.diffDir(id));
         await rm(layout.incompleteFile(id));
