@@ -83,7 +83,8 @@ class Packer {
     const h: HeaderFields = {
       name: type === 'dir' ? `${name}/` : name,
       type,
-      mode: mode & 0o170000 ? (mode & 0o7777) | (mode & 0o170000) : mode,
+      // st_mode as is: the permission bits plus the S_IF* type bits Docker keeps in tar headers
+      mode,
       uid: Number(st.uid),
       gid: Number(st.gid),
       // Go looks the names up by the file's host ids, before any id mapping.
