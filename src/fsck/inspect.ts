@@ -106,7 +106,7 @@ function checkLowers(layout: Layout, r: LayerRecord, linkOwners: Map<string, str
   if (lowers.length > MAX_DEPTH) {
     findings.push({ kind: 'too-deep', id: r.id, path: layout.lowerFile(r.id), detail: `${lowers.length} lower layers (at most ${MAX_DEPTH})` });
   }
-  const unresolved = lowers.filter((entry) => !/^l\/[A-Z2-7]{26}$/.test(entry) || !linkOwners.has(entry.slice(2)));
+  const unresolved = lowers.filter((entry) => !entry.startsWith('l/') || !isLinkId(entry.slice(2)) || !linkOwners.has(entry.slice(2)));
   if (unresolved.length > 0) {
     findings.push({ kind: 'broken-lower', id: r.id, path: layout.lowerFile(r.id), detail: `lower entries that no layer provides: ${unresolved.slice(0, 3).join(', ')}${unresolved.length > 3 ? ', …' : ''}` });
   }

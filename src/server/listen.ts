@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { errnoOf } from '../errors';
 
-function answers(socket: string): Promise<boolean> {
+/** socketAnswers tells whether something accepts connections on the unix socket `socket`. */
+export function socketAnswers(socket: string): Promise<boolean> {
   return new Promise((resolve) => {
     const conn = net.connect(socket);
     conn.once('connect', () => {
@@ -30,7 +31,7 @@ export async function prepareSocketPath(socket: string): Promise<void> {
     throw err;
   }
   if (!st.isSocket()) throw new Error(`${socket} exists and is not a socket; remove it or choose another --socket`);
-  if (await answers(socket)) throw new Error(`another strata (or another program) is already listening on ${socket}; stop it first`);
+  if (await socketAnswers(socket)) throw new Error(`another strata (or another program) is already listening on ${socket}; stop it first`);
   await unlink(socket);
 }
 

@@ -401,7 +401,7 @@ export class LayerStore {
         await rm(layout.incompleteFile(id));
         return size;
       } catch (err) {
-        await rm(staging, { recursive: true, force: true });
+        await this.#d.removeTree(staging);
         await rm(layout.incompleteFile(id), { force: true });
         if (err instanceof StrataError) throw err;
         throw new IoError(`applying a diff to layer ${id}`, err);

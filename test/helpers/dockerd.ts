@@ -8,10 +8,12 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { socketAnswers } from '../../src/server/listen';
 import { DOCKER, DOCKERD } from './tiers';
+
+export { socketAnswers };
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
@@ -47,16 +49,6 @@ export function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: 
   });
 }
 
-export function socketAnswers(socket: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(socket);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
 
 function alive(pid: number | undefined): boolean {
   if (!pid) return false;
