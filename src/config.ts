@@ -3,11 +3,15 @@ import { z } from 'zod';
 
 export const DEFAULT_SOCKET = '/run/docker/plugins/strata.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/strata';
+/** long enough to span docker create → start of one `docker run`, short enough to leave no mounts behind */
+export const DEFAULT_IDLE_UNMOUNT_MS = 2000;
 
 export const ConfigSchema = z.object({
   socket: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_SOCKET),
   stateDir: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_STATE_DIR),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** how long a layer stays mounted after its last Put (0: unmount at Put, as overlay2 does) */
+  idleUnmountMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_IDLE_UNMOUNT_MS),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -16,11 +20,13 @@ const FLAGS: Record<string, keyof Config> = {
   '--socket': 'socket',
   '--state-dir': 'stateDir',
   '--log-level': 'logLevel',
+  '--idle-unmount-ms': 'idleUnmountMs',
 };
 const ENV: Record<string, keyof Config> = {
   STRATA_SOCKET: 'socket',
   STRATA_STATE_DIR: 'stateDir',
   STRATA_LOG_LEVEL: 'logLevel',
+  STRATA_IDLE_UNMOUNT_MS: 'idleUnmountMs',
 };
 
 /** configFlags lists the flags for help texts. */

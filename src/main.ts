@@ -18,7 +18,7 @@ import { mkdir } from 'node:fs/promises';
 export const VERSION: string = (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
 
 /** openStoreWith returns the OpenStore that probes the home and opens a kernel-backed store. */
-export function openStoreWith(log: Logger): OpenStore {
+export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs'>): OpenStore {
   const mounter = new KernelMounter(run);
   return async (params, idMap) => {
     await mkdir(params.home, { recursive: true, mode: 0o710 });
@@ -33,6 +33,7 @@ export function openStoreWith(log: Logger): OpenStore {
       readMounts: readMountInfo,
       removeTree: treeRemover(run),
       version: VERSION,
+      idleUnmountMs: settings.idleUnmountMs,
     });
   };
 }
@@ -40,7 +41,7 @@ export function openStoreWith(log: Logger): OpenStore {
 /** serve runs the plugin until SIGTERM/SIGINT. Mounts stay: running containers keep their root. */
 export async function serve(config: Config): Promise<void> {
   const log = createLogger({ level: config.logLevel });
-  const session = new DriverSession(config.stateDir, openStoreWith(log), log);
+  const session = new DriverSession(config.stateDir, openStoreWith(log, config), log);
   try {
     await session.resume();
   } catch (err) {
@@ -54,7 +55,10 @@ export async function serve(config: Config): Promise<void> {
     if (closing) return;
     closing = true;
     log.info({ signal }, 'shutting down');
-    app.close().then(
+    app
+      .close()
+      .then(() => session.close())
+      .then(
       () => log.flush(() => process.exit(0)),
       (err: unknown) => {
         log.error({ err }, 'shutdown failed');

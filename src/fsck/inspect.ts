@@ -63,9 +63,9 @@ async function layerNames(layout: Layout): Promise<string[]> {
 }
 
 async function readRecord(layout: Layout, id: string): Promise<LayerRecord> {
-  const link = (await readOptional(layout.linkFile(id)))?.trim();
-  const lowerText = (await readOptional(layout.lowerFile(id)))?.trim();
-  const parent = (await readOptional(layout.parentFile(id)))?.trim() || undefined;
+  const link = readOptional(layout.linkFile(id))?.trim();
+  const lowerText = readOptional(layout.lowerFile(id))?.trim();
+  const parent = readOptional(layout.parentFile(id))?.trim() || undefined;
   return { id, link, lowers: lowerText ? lowerText.split(':') : undefined, parent };
 }
 
@@ -119,8 +119,8 @@ function checkLowers(layout: Layout, r: LayerRecord, linkOwners: Map<string, str
 
 async function checkDirs(layout: Layout, r: LayerRecord, mounted: Set<string>): Promise<Finding[]> {
   const findings: Finding[] = [];
-  if (!(await pathExists(layout.diffDir(r.id)))) findings.push({ kind: 'missing-diff', id: r.id, path: layout.diffDir(r.id), detail: 'the layer has no diff dir: its files are lost' });
-  if (r.lowers && !(await pathExists(layout.workDir(r.id)))) {
+  if (!pathExists(layout.diffDir(r.id))) findings.push({ kind: 'missing-diff', id: r.id, path: layout.diffDir(r.id), detail: 'the layer has no diff dir: its files are lost' });
+  if (r.lowers && !pathExists(layout.workDir(r.id))) {
     findings.push({ kind: 'missing-work', id: r.id, path: layout.workDir(r.id), detail: 'a layer with lowers needs a work dir to be mounted', fix: { action: 'make-work-dir', id: r.id } });
   }
   const merged = layout.mergedDir(r.id);
@@ -217,7 +217,7 @@ export async function inspectHome(input: InspectInput): Promise<Inspection> {
   const kept = keptChildren(input, records, linkOwners);
   const findings: Finding[] = [];
   for (const r of records.values()) {
-    const interrupted = !input.live && (await pathExists(layout.incompleteFile(r.id)));
+    const interrupted = !input.live && pathExists(layout.incompleteFile(r.id));
     if (interrupted) {
       const child = kept.get(r.id);
       const detail = `its ApplyDiff was cut short; Docker never registered it${child ? `, but the kept layer ${child} builds on it` : ''}`;

@@ -31,7 +31,7 @@ async function removeLayer(deps: RepairDeps, id: string): Promise<number> {
   const { layout } = deps;
   await unmountBelow(deps, layout.layerDir(id));
   const bytes = diskUsage(layout.layerDir(id));
-  const link = (await readOptional(layout.linkFile(id)))?.trim();
+  const link = readOptional(layout.linkFile(id))?.trim();
   if (link && (await readlink(layout.linkPath(link)).catch(() => undefined)) === `../${id}/diff`) await rm(layout.linkPath(link));
   await rm(layout.layerDir(id), { recursive: true, force: true, maxRetries: 3 });
   return bytes;
@@ -58,7 +58,7 @@ async function applyFix(deps: RepairDeps, fix: Fix, bytes: number | undefined): 
       await rm(fix.path, { recursive: true, force: true, maxRetries: 3 });
       return bytes ?? 0;
     case 'write-link-file':
-      await writeFileAtomic(layout.linkFile(fix.id), fix.link, 0o644);
+      writeFileAtomic(layout.linkFile(fix.id), fix.link, 0o644);
       return 0;
     case 'create-link':
       await rm(layout.linkPath(fix.link), { force: true });

@@ -4,8 +4,8 @@
  * (new layers and applied diffs are built in a staging directory and renamed into place).
  */
 import { randomBytes } from 'node:crypto';
-import { lstatSync } from 'node:fs';
-import { chown, mkdir, readdir, readlink, rename, rm, rmdir, symlink, writeFile } from 'node:fs/promises';
+import { chownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar } from '../archive/apply';
@@ -47,6 +47,12 @@ export interface LayerStoreDeps {
   /** removeTree deletes removed layers and staging leftovers (out of process: see sys/remove-tree) */
   removeTree: RemoveTree;
   version: string;
+  /**
+   * idleUnmountMs keeps a layer mounted this long after its last put, so that the get that
+   * usually follows (docker create mounts a container, docker start mounts it again) finds the
+   * mount ready. 0 unmounts at once, as overlay2 does.
+   */
+  idleUnmountMs: number;
 }
 
 export interface CreateOptions {
@@ -73,6 +79,14 @@ export class LayerStore {
   readonly #locks = new KeyedLock();
   readonly #refs = new Map<string, number>();
   readonly #linkOwners = new Map<string, string>();
+  /** link, lowers and parent never change after create, so they are read from disk once */
+  readonly #infos = new Map<string, LayerInfo>();
+  /** layers still mounted after their last put, with the timer that unmounts them */
+  readonly #idle = new Map<string, NodeJS.Timeout>();
+  /** idle layers whose unmount has been queued behind their lock, until it is done */
+  readonly #unmounting = new Map<string, Promise<void>>();
+  /** removed layers' trees are deleted one after another, after the Remove has answered */
+  #reclaiming: Promise<void> = Promise.resolve();
 
   private constructor(deps: LayerStoreDeps) {
     this.#d = deps;
@@ -95,6 +109,7 @@ export class LayerStore {
     await mkdir(layout.home, { recursive: true, mode: 0o710 });
     await chown(layout.home, 0, root.gid);
     await mkdir(layout.linksDir(), { recursive: true, mode: 0o700 });
+    await this.#unmountUnder(layout.stagingDir());
     await this.#d.removeTree(layout.stagingDir());
     await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
     for (const m of await this.#mountsUnderHome()) {
@@ -110,7 +125,7 @@ export class LayerStore {
   async #removeInterrupted(): Promise<void> {
     const { layout, log } = this.#d;
     for (const name of await readdir(layout.home)) {
-      if (name === 'l' || name.startsWith('.') || !(await pathExists(layout.incompleteFile(name)))) continue;
+      if (name === 'l' || name.startsWith('.') || !pathExists(layout.incompleteFile(name))) continue;
       log.warn({ id: name }, 'removing a layer whose ApplyDiff was interrupted');
       await this.#deleteLayer(name);
     }
@@ -129,26 +144,33 @@ export class LayerStore {
   // ---------- reading layers ----------
 
   async #readLayer(id: string): Promise<LayerInfo> {
+    const cached = this.#infos.get(id);
+    if (cached) return cached;
     const { layout } = this.#d;
-    const link = (await readOptional(layout.linkFile(id)))?.trim();
+    const link = readOptional(layout.linkFile(id))?.trim();
     if (link === undefined) {
-      throw (await pathExists(layout.layerDir(id))) ? new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link file is missing`) : new NotFoundError(`layer ${id} does not exist`);
+      throw pathExists(layout.layerDir(id)) ? new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link file is missing`) : new NotFoundError(`layer ${id} does not exist`);
     }
-    const lowerText = (await readOptional(layout.lowerFile(id)))?.trim();
+    const lowerText = readOptional(layout.lowerFile(id))?.trim();
     const lowers = lowerText ? lowerText.split(':').map((e) => e.replace(/^l\//, '')) : [];
     if (!isLinkId(link) || lowers.some((l) => !isLinkId(l))) {
       throw new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link or lower file is malformed`);
     }
-    const parent = (await readOptional(layout.parentFile(id)))?.trim() || undefined;
-    return { link, lowers, parent };
+    const parent = readOptional(layout.parentFile(id))?.trim() || undefined;
+    const info = { link, lowers, parent };
+    this.#infos.set(id, info);
+    return info;
   }
 
   async #layerOfLink(link: string): Promise<string> {
     const known = this.#linkOwners.get(link);
     if (known) return known;
-    const target = await readlink(this.#d.layout.linkPath(link)).catch((err: unknown) => {
+    let target: string;
+    try {
+      target = readlinkSync(this.#d.layout.linkPath(link));
+    } catch (err) {
       throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} is missing`, { cause: err });
-    });
+    }
     const id = target.split('/')[1];
     if (!id || target !== `../${id}/diff`) throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} points at ${target}`);
     this.#linkOwners.set(link, id);
@@ -183,35 +205,39 @@ export class LayerStore {
     checkStorageOptions(opts);
     await this.#locks.with(parent ? [id, parent] : [id], async () => {
       const { layout, idMap } = this.#d;
-      if (await pathExists(layout.layerDir(id))) throw new AlreadyExistsError(`layer ${id} already exists`);
+      if (pathExists(layout.layerDir(id))) throw new AlreadyExistsError(`layer ${id} already exists`);
       let lowers: string[] = [];
       if (parent) {
         const p = await this.#readLayer(parent);
         lowers = [p.link, ...p.lowers];
         if (lowers.length > MAX_DEPTH) throw new InvalidArgumentError('max depth exceeded');
+        // A parent with children mounts read-only from now on, so an idle writable mount must
+        // go; it goes while docker prepares the child, and the child's get waits for it.
+        this.#releaseIdle(parent);
       }
       const root = idMap.rootPair();
       const link = newLinkId();
       const staging = path.join(layout.stagingDir(), `new-${randomBytes(6).toString('hex')}`);
       try {
-        await mkdir(staging, { mode: 0o710 });
-        await chown(staging, 0, root.gid);
-        await mkdir(path.join(staging, 'diff'), { mode: 0o755 });
-        await chown(path.join(staging, 'diff'), root.uid, root.gid);
-        await writeFile(path.join(staging, 'link'), link, { mode: 0o644 });
+        mkdirSync(staging, { mode: 0o710 });
+        chownSync(staging, 0, root.gid);
+        mkdirSync(path.join(staging, 'diff'), { mode: 0o755 });
+        chownSync(path.join(staging, 'diff'), root.uid, root.gid);
+        writeFileSync(path.join(staging, 'link'), link, { mode: 0o644 });
         if (parent) {
-          await writeFile(path.join(staging, 'lower'), lowers.map((l) => layout.relativeLower(l)).join(':'), { mode: 0o644 });
-          await writeFile(path.join(staging, 'parent'), parent, { mode: 0o644 });
-          await mkdir(path.join(staging, 'work'), { mode: 0o700 });
-          await chown(path.join(staging, 'work'), root.uid, root.gid);
+          writeFileSync(path.join(staging, 'lower'), lowers.map((l) => layout.relativeLower(l)).join(':'), { mode: 0o644 });
+          writeFileSync(path.join(staging, 'parent'), parent, { mode: 0o644 });
+          mkdirSync(path.join(staging, 'work'), { mode: 0o700 });
+          chownSync(path.join(staging, 'work'), root.uid, root.gid);
           // Before the layer appears, as overlay2 does: a parent with children mounts read-only.
-          await writeFileAtomic(layout.committedFile(parent), '', 0o600);
+          writeFileAtomic(layout.committedFile(parent), '', 0o600);
         }
-        await symlink(`../${id}/diff`, layout.linkPath(link));
-        await rename(staging, layout.layerDir(id));
+        symlinkSync(`../${id}/diff`, layout.linkPath(link));
+        renameSync(staging, layout.layerDir(id));
+        this.#infos.set(id, { link, lowers, parent: parent || undefined });
       } catch (err) {
-        await rm(staging, { recursive: true, force: true });
-        await rm(layout.linkPath(link), { force: true });
+        rmSync(staging, { recursive: true, force: true });
+        rmSync(layout.linkPath(link), { force: true });
         if (err instanceof StrataError) throw err;
         throw new IoError(`creating layer ${id}`, err);
       }
@@ -222,36 +248,59 @@ export class LayerStore {
   async remove(id: string): Promise<void> {
     checkLayerId(id);
     await this.#locks.with([id], async () => {
-      if (await pathExists(this.#d.layout.layerDir(id))) await this.#deleteLayer(id);
+      if (pathExists(this.#d.layout.layerDir(id))) await this.#deleteLayer(id);
     });
   }
 
-  /** deleteLayer unmounts, unlinks and deletes an existing layer; the caller holds its lock. */
+  /**
+   * deleteLayer makes an existing layer disappear at once (unlink, rename into staging) and
+   * leaves unmounting and deleting its tree to the background; the caller holds its lock.
+   */
   async #deleteLayer(id: string): Promise<void> {
     const { layout } = this.#d;
-    await this.#unmountLayer(id);
-    const link = (await readOptional(layout.linkFile(id)))?.trim();
+    const link = readOptional(layout.linkFile(id))?.trim();
     if (link && isLinkId(link)) {
-      await rm(layout.linkPath(link), { force: true });
+      rmSync(layout.linkPath(link), { force: true });
       this.#linkOwners.delete(link);
     }
-    // Renaming first makes the layer disappear at once; the slow delete happens out of sight.
+    // A mount below a directory moves with it, so the rename works while merged is mounted.
     const trash = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
     try {
-      await rename(layout.layerDir(id), trash);
-      await this.#d.removeTree(trash);
+      renameSync(layout.layerDir(id), trash);
     } catch (err) {
       throw new IoError(`removing layer ${id}`, err);
     }
+    clearTimeout(this.#idle.get(id));
+    this.#idle.delete(id);
+    this.#refs.delete(id);
+    this.#infos.delete(id);
+    this.#reclaim(trash);
   }
 
-  async #unmountLayer(id: string): Promise<void> {
-    const layerDir = this.#d.layout.layerDir(id) + path.sep;
-    const mounts = (await this.#mountsUnderHome()).filter((m) => m.mountPoint.startsWith(layerDir));
+  #reclaim(trash: string): void {
+    this.#reclaiming = this.#reclaiming.then(async () => {
+      try {
+        await this.#unmountUnder(trash);
+        await this.#d.removeTree(trash);
+      } catch (err) {
+        // What is left stays in staging, which the next start empties.
+        this.#d.log.warn({ path: trash, err }, 'deleting a removed layer failed');
+      }
+    });
+  }
+
+  /** settled resolves once the trees of removed layers are deleted. */
+  async settled(): Promise<void> {
+    await this.#reclaiming;
+  }
+
+  /** unmountUnder lazily unmounts everything mounted below `dir`, deepest first. */
+  async #unmountUnder(dir: string): Promise<void> {
+    const prefix = dir + path.sep;
+    const mounts = (await this.#mountsUnderHome()).filter((m) => m.mountPoint.startsWith(prefix));
     for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
       await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
     }
-    this.#refs.delete(id);
   }
 
   /** exists tells whether a layer directory exists. */
@@ -272,11 +321,15 @@ export class LayerStore {
       if (info.lowers.length === 0) return layout.diffDir(id);
       const merged = layout.mergedDir(id);
       const count = this.#refs.get(id) ?? 0;
-      if (count > 0) {
+      // An unmount still queued behind this get has not run yet: the mount is there to reuse.
+      if (count > 0 || this.#idle.has(id) || this.#unmounting.has(id)) {
+        clearTimeout(this.#idle.get(id));
+        this.#idle.delete(id);
         this.#refs.set(id, count + 1);
         return merged;
       }
-      const readOnly = await pathExists(layout.committedFile(id));
+      await this.#unmountIdleLowers(info);
+      const readOnly = pathExists(layout.committedFile(id));
       const spec = planOverlayMount(layout, {
         id,
         lowers: info.lowers,
@@ -285,21 +338,21 @@ export class LayerStore {
         featureOptions: features.extraMountOptions,
       });
       const root = idMap.rootPair();
-      await mkdir(merged, { recursive: true, mode: 0o700 });
-      await chown(merged, root.uid, root.gid);
+      mkdirSync(merged, { recursive: true, mode: 0o700 });
+      chownSync(merged, root.uid, root.gid);
       try {
         await mounter.mount(spec);
       } catch (err) {
-        await rmdir(merged).catch(() => undefined);
+        removeMountPoint(merged);
         throw err;
       }
-      if (!readOnly && !idMap.isIdentity) await chown(path.join(layout.workDir(id), 'work'), root.uid, root.gid);
+      if (!readOnly && !idMap.isIdentity) chownSync(path.join(layout.workDir(id), 'work'), root.uid, root.gid);
       this.#refs.set(id, 1);
       return merged;
     });
   }
 
-  /** put releases one get; the last one unmounts. A put without a get is harmless. */
+  /** put releases one get; after the last one the layer unmounts, at once or once idle long enough. */
   async put(id: string): Promise<void> {
     checkLayerId(id);
     await this.#locks.with([id], async () => {
@@ -310,15 +363,67 @@ export class LayerStore {
       }
       if (count === 0) return;
       this.#refs.delete(id);
-      const merged = this.#d.layout.mergedDir(id);
-      try {
-        await this.#d.mounter.unmount(merged, { lazy: true });
-      } catch (err) {
-        this.#d.log.warn({ id, err }, 'unmount failed');
-      }
-      // Removing the mount point makes the kernel drop copies of the mount in other namespaces.
-      await rmdir(merged).catch(() => undefined);
+      if (this.#d.idleUnmountMs <= 0) return this.#unmountMerged(id);
+      const timer = setTimeout(() => this.#releaseIdle(id), this.#d.idleUnmountMs);
+      timer.unref();
+      this.#idle.set(id, timer);
     });
+  }
+
+  /** unmountIdleLowers waits until no layer below `info` is mounted idle: the kernel refuses, or warns about, a lower dir that is another mount's upper dir. */
+  async #unmountIdleLowers(info: LayerInfo): Promise<void> {
+    for (const lowerId of [...this.#idle.keys(), ...this.#unmounting.keys()]) {
+      const link = this.#infos.get(lowerId)?.link;
+      if (!link || !info.lowers.includes(link)) continue;
+      this.#releaseIdle(lowerId);
+      await this.#unmounting.get(lowerId);
+    }
+  }
+
+  /** releaseIdle ends the idle period of `id` and queues its unmount behind its lock. */
+  #releaseIdle(id: string): void {
+    const timer = this.#idle.get(id);
+    if (!timer) return;
+    clearTimeout(timer);
+    this.#idle.delete(id);
+    const done = this.#locks
+      .with([id], async () => {
+        try {
+          // A get that was queued ahead of this unmount has taken the mount back into use.
+          if (!this.#refs.has(id)) await this.#unmountMerged(id);
+        } finally {
+          this.#unmounting.delete(id);
+        }
+      })
+      .catch((err: unknown) => this.#d.log.warn({ id, err }, 'unmounting an idle layer failed'));
+    this.#unmounting.set(id, done);
+  }
+
+  /** unmountIdle unmounts `id` if it is mounted without outstanding gets; the caller holds its lock. */
+  async #unmountIdle(id: string): Promise<void> {
+    const timer = this.#idle.get(id);
+    if (!timer) return;
+    clearTimeout(timer);
+    this.#idle.delete(id);
+    await this.#unmountMerged(id);
+  }
+
+  async #unmountMerged(id: string): Promise<void> {
+    const merged = this.#d.layout.mergedDir(id);
+    try {
+      await this.#d.mounter.unmount(merged, { lazy: true });
+    } catch (err) {
+      this.#d.log.warn({ id, err }, 'unmount failed');
+    }
+    // Removing the mount point makes the kernel drop copies of the mount in other namespaces.
+    removeMountPoint(merged);
+  }
+
+  /** close unmounts idle layers and waits for removed layers to be deleted; mounts in use stay. */
+  async close(): Promise<void> {
+    for (const id of [...this.#idle.keys()]) this.#releaseIdle(id);
+    await Promise.all(this.#unmounting.values());
+    await this.settled();
   }
 
   /** mountedCount is how many gets are outstanding for a layer (0 when not mounted). */
@@ -328,6 +433,10 @@ export class LayerStore {
 
   /** cleanup unmounts every layer mount under the home (never the home itself). */
   async cleanup(): Promise<void> {
+    for (const timer of this.#idle.values()) clearTimeout(timer);
+    this.#idle.clear();
+    await Promise.all(this.#unmounting.values());
+    await this.settled();
     const mounts = await this.#mountsUnderHome();
     for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
       try {
@@ -381,6 +490,7 @@ export class LayerStore {
       if (!(await this.#isDirectParent(info, parent))) {
         throw new InvalidArgumentError(`${parent ? `layer ${parent}` : 'no parent'} is not the parent of layer ${id}`);
       }
+      await this.#unmountIdle(id);
       if (this.mountedCount(id) > 0) throw new FailedPreconditionError(`layer ${id} is mounted; a diff can only be applied to an unused layer`);
       if ((await readdir(layout.diffDir(id))).length > 0) throw new FailedPreconditionError(`layer ${id} already holds data; a diff can only be applied to an empty layer`);
       const root = idMap.rootPair();
@@ -455,6 +565,15 @@ function changesSize(view: LayerView, list: readonly Change[]): number {
     size += Number(st.size);
   }
   return size;
+}
+
+/** removeMountPoint deletes an empty merged dir; one still in use or already gone is left as it is. */
+function removeMountPoint(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // busy (a copy of the mount elsewhere) or absent: the next get or remove deals with it
+  }
 }
 
 function checkStorageOptions(opts: CreateOptions): void {

@@ -1,34 +1,39 @@
-/** Small metadata files of a layer: written atomically (temp file + rename), read forgivingly. */
+/**
+ * Small metadata files of a layer: written atomically (temp file + rename), read forgivingly.
+ * The calls are synchronous: each is a few microseconds of syscall, less than a thread-pool
+ * hop costs on a busy host, and they sit on the path of every docker run.
+ */
 import { randomBytes } from 'node:crypto';
-import { lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { errnoOf } from '../errors';
 
 /** writeFileAtomic replaces `file` with `content` so readers see the old or the new, never half. */
-export async function writeFileAtomic(file: string, content: string, mode = 0o644): Promise<void> {
+export function writeFileAtomic(file: string, content: string, mode = 0o644): void {
   const tmp = `${file}.tmp-${randomBytes(4).toString('hex')}`;
   try {
-    await writeFile(tmp, content, { mode });
-    await rename(tmp, file);
+    writeFileSync(tmp, content, { mode });
+    renameSync(tmp, file);
   } catch (err) {
-    await rm(tmp, { force: true });
+    rmSync(tmp, { force: true });
     throw err;
   }
 }
 
 /** readOptional returns a file's text, or undefined when it does not exist. */
-export async function readOptional(file: string): Promise<string | undefined> {
+export function readOptional(file: string): string | undefined {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     if (errnoOf(err) === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-/** pathExists tells whether anything (even a dangling symlink) exists at `p`. */
-export async function pathExists(p: string): Promise<boolean> {
-  return lstat(p).then(
-    () => true,
-    () => false,
-  );
+/** pathExists tells whether anything (even a dangling symlink) exists at `p`; any error means no. */
+export function pathExists(p: string): boolean {
+  try {
+    return lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+  } catch {
+    return false; // ENOTDIR (a file on the way), EACCES, ...
+  }
 }

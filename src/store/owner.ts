@@ -59,12 +59,12 @@ function visiblePid(owner: HomeOwner): number | undefined {
 /** claimHome records this process as the one serving the home. */
 export async function claimHome(layout: Layout): Promise<void> {
   const owner: HomeOwner = { pid: process.pid, startTime: processStartTime(process.pid) ?? '', pidNamespace: pidNamespaceOf('self') ?? '' };
-  await writeFileAtomic(layout.ownerFile(), JSON.stringify(owner), 0o600);
+  writeFileAtomic(layout.ownerFile(), JSON.stringify(owner), 0o600);
 }
 
 /** liveOwner returns the recorded owner of the home, with the pid this process sees it under, if that very process still runs. */
 export async function liveOwner(layout: Layout): Promise<HomeOwner | undefined> {
-  const text = await readOptional(layout.ownerFile());
+  const text = readOptional(layout.ownerFile());
   if (text === undefined) return undefined;
   let owner: HomeOwner;
   try {

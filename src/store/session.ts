@@ -48,9 +48,10 @@ export class DriverSession {
       throw new InvalidArgumentError(`invalid GraphDriver.Init parameters: ${issues.join('; ')}`);
     }
     for (const opt of params.options) throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(opt)}: strata takes no --storage-opt settings`);
+    await this.#store?.close();
     const store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
     await mkdir(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.#stateFile, JSON.stringify(params), 0o600);
+    writeFileAtomic(this.#stateFile, JSON.stringify(params), 0o600);
     this.#store = store;
   }
 
@@ -67,6 +68,11 @@ export class DriverSession {
     this.#store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
     this.log.info({ home: params.home }, 'resumed from the last Init');
     return true;
+  }
+
+  /** close lets the open store finish its background work (see LayerStore.close). */
+  async close(): Promise<void> {
+    await this.#store?.close();
   }
 
   /** store returns the open store, or throws NotInitialisedError before Init. */

@@ -9,6 +9,8 @@ export interface RunOptions {
   cwd?: string;
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** discardStdout skips a pipe the caller has no use for (a pipe to drain costs per run) */
+  discardStdout?: boolean;
 }
 
 export interface RunResult {
@@ -28,17 +30,17 @@ export const run: Exec = (argv, options = {}) =>
     if (!file) throw new TypeError('run: empty argv');
     const child = spawn(file, args, {
       cwd: options.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
       timeout: options.timeoutMs ?? 60_000,
       signal: options.signal,
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
+    child.stdout?.on('data', (d: Buffer) => {
       if (stdout.length < MAX_CAPTURE) stdout += d.toString();
     });
-    child.stderr.on('data', (d: Buffer) => {
+    child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < MAX_CAPTURE) stderr += d.toString();
     });
     child.on('error', (err) => reject(new CommandFailedError(argv, null, null, String(err.message), err)));

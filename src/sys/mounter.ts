@@ -28,10 +28,11 @@ export class KernelMounter implements Mounter {
     await this.#exec(['mount', '-n', '-t', spec.type, '-o', spec.options, spec.source, spec.target], {
       cwd: spec.cwd,
       timeoutMs: 30_000,
+      discardStdout: true,
     });
   }
 
   async unmount(target: string, options: { lazy?: boolean } = {}): Promise<void> {
-    await this.#exec(['umount', '-n', ...(options.lazy ? ['-l'] : []), target], { timeoutMs: 30_000 });
+    await this.#exec(['umount', '-n', ...(options.lazy ? ['-l'] : []), target], { timeoutMs: 30_000, discardStdout: true });
   }
 }

@@ -11,6 +11,6 @@ export type RemoveTree = (dir: string) => Promise<void>;
 /** treeRemover returns the RemoveTree that runs `rm -rf --one-file-system` through `exec`. */
 export function treeRemover(exec: Exec): RemoveTree {
   return async (dir) => {
-    await exec(['rm', '-rf', '--one-file-system', '--', dir], { timeoutMs: 30 * 60_000 });
+    await exec(['rm', '-rf', '--one-file-system', '--', dir], { timeoutMs: 30 * 60_000, discardStdout: true });
   };
 }

@@ -5,6 +5,7 @@
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { DEFAULT_IDLE_UNMOUNT_MS } from '../../src/config';
 import { openStoreWith } from '../../src/main';
 import { buildApp } from '../../src/server/app';
 import { listenOnSocket } from '../../src/server/listen';
@@ -26,11 +27,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(opts: { log?: Logger; logLines?: Array<Record<string, unknown>> } = {}): Promise<TestServer> {
+export async function startServer(opts: { log?: Logger; logLines?: Array<Record<string, unknown>>; idleUnmountMs?: number } = {}): Promise<TestServer> {
   const dir = mkdtempSync('/tmp/strata-proto-');
   const mem = opts.log ? { log: opts.log, lines: opts.logLines ?? [] } : memoryLogger();
   const stateDir = path.join(dir, 'state');
-  const session = new DriverSession(stateDir, openStoreWith(mem.log), mem.log);
+  const session = new DriverSession(stateDir, openStoreWith(mem.log, { idleUnmountMs: opts.idleUnmountMs ?? DEFAULT_IDLE_UNMOUNT_MS }), mem.log);
   const app = buildApp({ session, log: mem.log });
   const socket = path.join(dir, 'run', 'strata.sock');
   try {

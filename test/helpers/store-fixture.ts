@@ -31,11 +31,11 @@ export function memoryLogger(level = 'info'): { log: Logger; lines: Array<Record
 }
 
 /** openKernelStore probes `home` and opens a store on it, as openStoreWith does. */
-export async function openKernelStore(home: string, idMap = new IdMapping()): Promise<KernelStore> {
+export async function openKernelStore(home: string, idMap = new IdMapping(), idleUnmountMs = 0): Promise<KernelStore> {
   mkdirSync(home, { recursive: true });
   const mounter = new KernelMounter(run);
   const features = await probeHost(home, mounter);
   const { log, lines } = memoryLogger();
-  const store = await LayerStore.open({ layout: new Layout(home), mounter, log, features, idMap, readMounts: readMountInfo, removeTree: treeRemover(run), version: 'test' });
+  const store = await LayerStore.open({ layout: new Layout(home), mounter, log, features, idMap, readMounts: readMountInfo, removeTree: treeRemover(run), version: 'test', idleUnmountMs });
   return { store, features, logLines: lines };
 }

@@ -134,8 +134,9 @@ describe('dockerd call sequence over the unix socket', { skip: needRoot() }, () 
     for (const f of ['.dockerenv', 'etc/resolv.conf', 'etc/hosts', 'etc/hostname', 'dev/console']) fs.writeFileSync(path.join(initDir, f), '', { mode: 0o755 });
     fs.symlinkSync('/proc/mounts', path.join(initDir, 'etc/mtab'));
     ok(await call('GraphDriver.Put', { ID: INIT }), 'Put init');
-    assert.equal(isMounted(initDir), false);
+    assert.ok(isMounted(initDir), 'idle after its last Put, for a Get that may follow');
     ok(await call('GraphDriver.CreateReadWrite', { ID: MOUNT, Parent: INIT }), 'CreateReadWrite container');
+    assert.equal(isMounted(initDir), false, 'a layer with a child is not left mounted writable');
   });
 
   let dir = '';
@@ -199,10 +200,11 @@ describe('dockerd call sequence over the unix socket', { skip: needRoot() }, () 
     });
   });
 
-  it('stop and rm: Put unmounts, Remove twice succeeds', async () => {
+  it('stop and rm: Put leaves the mount idle, Remove takes it away, Remove twice succeeds', async () => {
     ok(await call('GraphDriver.Put', { ID: MOUNT }), 'Put');
-    assert.equal(isMounted(dir), false);
+    assert.ok(isMounted(dir), 'idle, not yet unmounted');
     ok(await call('GraphDriver.Remove', { ID: MOUNT }), 'Remove container');
+    assert.equal(isMounted(dir), false);
     ok(await call('GraphDriver.Remove', { ID: INIT }), 'Remove init');
     ok(await call('GraphDriver.Remove', { ID: MOUNT }), 'Remove again');
     assert.equal(fs.existsSync(path.join(srv.home, MOUNT)), false);

@@ -189,6 +189,8 @@ describe('hostile requests against the real server', { skip: needRoot() }, () =>
     const got = await strata.call('GraphDriver.Get', { ID: 'keep2' });
     assert.equal(got.status, 200);
     assert.equal((await strata.call('GraphDriver.Put', { ID: 'keep2' })).status, 200);
+    // Cleanup ends idle mounts and waits for background deletions, as at a daemon shutdown.
+    assert.equal((await strata.call('GraphDriver.Cleanup')).status, 200);
     assert.equal(treeDigest(canary), canaryDigest, 'the canary tree beside the home is unchanged');
     assert.deepEqual(digestLayers(), layerDigests, 'the existing layers are unchanged');
     assert.deepEqual(readdirSync(home).sort(), homeEntries, 'no new entries in the home');

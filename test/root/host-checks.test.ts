@@ -86,6 +86,8 @@ describe('host checks at Init', { skip: needRoot() }, () => {
     assert.equal((await strata.call('GraphDriver.Get', { ID: 'rw' })).status, 200);
     assert.equal((await strata.call('GraphDriver.Remove', { ID: 'rw' })).status, 200);
     assert.equal((await strata.call('GraphDriver.Remove', { ID: 'base' })).status, 200);
+    // Removed layers are unmounted and deleted in the background.
+    for (const deadline = Date.now() + 5000; mountPointsUnder(home).length > 1 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
     assert.deepEqual(mountPointsUnder(home), [home], 'Remove of a mounted layer left the home mounted');
     assert.ok(existsSync(path.join(home, 'marker')), 'and the home\'s own files in place');
     await strata.kill('SIGTERM');

@@ -4,6 +4,7 @@
  * page-size relative mount, applyDiff preconditions and failure cleanup, cleanup and reopen.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -15,14 +16,23 @@ import { lgetxattr } from '../../src/sys/libc';
 import { openKernelStore } from '../helpers/store-fixture';
 import { chunked, packWithTarStream, readWithOurReader, type StreamEntry } from '../helpers/tar-build';
 import { needRoot } from '../helpers/tiers';
-import { makeTmpDir, mountTable } from '../helpers/tmp-dir';
+import { makeTmpDir, mountPointsUnder, mountTable } from '../helpers/tmp-dir';
 
 const HEX = (n: number) => n.toString(16).padStart(64, '0');
 
-async function home(t: TestContext) {
+async function home(t: TestContext, idleUnmountMs = 0) {
   const h = path.join(makeTmpDir(t, 'strata-store-'), 'home');
-  const k = await openKernelStore(h);
+  const k = await openKernelStore(h, undefined, idleUnmountMs);
   return { home: h, ...k };
+}
+
+/** mountIdAt is the kernel's id of the mount at `p` (it changes when the layer is mounted anew). */
+function mountIdAt(p: string): string | undefined {
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .find((line) => line.split(' ')[4] === p)
+    ?.split(' ')[0];
 }
 
 function mountAt(p: string) {
@@ -175,17 +185,104 @@ describe('LayerStore on the kernel', { skip: needRoot() }, () => {
     await store.create('base', '', { readWrite: false });
     await store.create('c', 'base', { readWrite: true });
     const link = fs.readFileSync(path.join(h, 'c', 'link'), 'utf8');
-    const merged = await store.get('c');
+    await store.get('c');
     await store.get('c');
     await store.remove('c');
-    assert.equal(mountAt(merged).length, 0);
+    // The layer is gone at once; its mount and tree go in the background, before settled() resolves.
     assert.equal(fs.existsSync(path.join(h, 'c')), false);
     assert.equal(fs.existsSync(path.join(h, 'l', link)), false);
     assert.equal(store.mountedCount('c'), 0);
     await store.remove('c');
     await store.remove('never-existed');
     await store.put('c');
+    await store.settled();
+    assert.deepEqual(mountPointsUnder(h), []);
     assert.deepEqual(fs.readdirSync(path.join(h, '.strata', 'staging')), []);
+  });
+
+  it('keeps a layer mounted for the idle delay after its last put, and a get in between reuses the mount', async (t) => {
+    const { home: h, store } = await home(t, 60_000);
+    await store.create('base', '', { readWrite: false });
+    await store.create('c', 'base', { readWrite: true });
+    const merged = await store.get('c');
+    fs.writeFileSync(path.join(merged, 'kept'), 'x');
+    const mountId = mountIdAt(merged);
+    await store.put('c');
+    assert.equal(store.mountedCount('c'), 0, 'an idle layer has no outstanding gets');
+    assert.equal(mountIdAt(merged), mountId, 'still mounted while idle');
+    assert.equal(await store.get('c'), merged);
+    assert.equal(mountIdAt(merged), mountId, 'the get reused the idle mount');
+    assert.equal(fs.readFileSync(path.join(merged, 'kept'), 'utf8'), 'x');
+    await store.put('c');
+    await store.close();
+    assert.deepEqual(mountPointsUnder(h), [], 'close unmounts idle layers');
+    assert.equal(fs.existsSync(merged), false);
+  });
+
+  it('unmounts an idle layer when its delay passes', async (t) => {
+    const { home: h, store } = await home(t, 50);
+    await store.create('base', '', { readWrite: false });
+    await store.create('c', 'base', { readWrite: true });
+    await store.get('c');
+    await store.put('c');
+    assert.equal(mountPointsUnder(h).length, 1);
+    const deadline = Date.now() + 5000;
+    while (mountPointsUnder(h).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(mountPointsUnder(h), []);
+    // A get after the expiry mounts anew.
+    assert.equal(mountAt(await store.get('c')).length, 1);
+    await store.put('c');
+    await store.cleanup();
+    assert.deepEqual(mountPointsUnder(h), []);
+  });
+
+  it('unmounts an idle layer before it becomes a lower (docker\'s init layer) or a parent', async (t) => {
+    const { home: h, store } = await home(t, 60_000);
+    await store.create('base', '', { readWrite: false });
+    await store.create('ctr-init', 'base', { readWrite: true });
+    const initDir = await store.get('ctr-init');
+    fs.writeFileSync(path.join(initDir, 'hosts'), 'init data');
+    await store.put('ctr-init');
+    await store.create('ctr', 'ctr-init', { readWrite: true });
+    const ctrDir = await store.get('ctr');
+    assert.equal(mountAt(initDir).length, 0, 'a layer with a child is no longer mounted writable');
+    assert.equal(fs.readFileSync(path.join(ctrDir, 'hosts'), 'utf8'), 'init data');
+
+    // An idle layer that gained its child before the put: unmounted when the child mounts.
+    await store.create('other', 'base', { readWrite: true });
+    await store.create('above', 'other', { readWrite: true });
+    const otherDir = await store.get('other');
+    await store.put('other');
+    assert.equal(mountAt(otherDir).length, 1);
+    const aboveDir = await store.get('above');
+    assert.equal(mountAt(otherDir).length, 0, 'the lower was unmounted first');
+    assert.equal(mountAt(aboveDir).length, 1);
+    await store.put('above');
+    await store.put('ctr');
+    await store.remove('ctr');
+    await store.remove('above');
+    await store.settled();
+    await store.close();
+    assert.deepEqual(mountPointsUnder(h), []);
+  });
+
+  it('removes a mounted layer at once and unmounts and deletes it in the background', async (t) => {
+    const { home: h, store } = await home(t, 60_000);
+    await store.create('base', '', { readWrite: false });
+    await store.create('busy', 'base', { readWrite: true });
+    await store.create('idle', 'base', { readWrite: true });
+    fs.writeFileSync(path.join(await store.get('busy'), 'f'), 'x');
+    await store.get('idle');
+    await store.put('idle');
+    await Promise.all([store.remove('busy'), store.remove('idle')]);
+    assert.equal(fs.existsSync(path.join(h, 'busy')), false);
+    assert.equal(fs.existsSync(path.join(h, 'idle')), false);
+    await store.settled();
+    assert.deepEqual(mountPointsUnder(h), []);
+    assert.deepEqual(fs.readdirSync(path.join(h, '.strata', 'staging')), []);
+    // The ids are free again.
+    await store.create('busy', 'base', { readWrite: true });
+    assert.deepEqual(fs.readdirSync(path.join(h, 'busy', 'diff')), []);
   });
 
   it('mounts a committed parent read-only with its own diff as the top lower', async (t) => {
@@ -321,10 +418,15 @@ describe('LayerStore on the kernel', { skip: needRoot() }, () => {
     await store.create('d', 'base', { readWrite: true });
     const cDir = await store.get('c');
     const dDir = await store.get('d');
-    // A restarted Strata: a new store on the same home (e.g. after a crash).
+    // A restarted Strata: a new store on the same home (e.g. after a crash), which had also
+    // left a removed layer in staging with its mount not yet undone.
     fs.mkdirSync(path.join(h, '.strata', 'staging', 'new-leftover'));
+    const leftover = path.join(h, '.strata', 'staging', 'rm-leftover');
+    fs.mkdirSync(path.join(leftover, 'merged'), { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', 'tmpfs', path.join(leftover, 'merged')]);
     const { store: again } = await openKernelStore(h);
     assert.deepEqual(fs.readdirSync(path.join(h, '.strata', 'staging')), [], 'staging leftovers are removed at open');
+    assert.deepEqual(mountPointsUnder(path.join(h, '.strata')), [], 'and unmounted first');
     assert.equal(again.mountedCount('c'), 1);
     assert.equal(again.mountedCount('d'), 1);
     await again.put('c');

@@ -1,22 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_SOCKET, DEFAULT_STATE_DIR, configFlags, parseConfig } from '../../src/config';
+import { DEFAULT_IDLE_UNMOUNT_MS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, configFlags, parseConfig } from '../../src/config';
 
 describe('parseConfig', () => {
   it('uses the defaults with no flags and no environment', () => {
-    assert.deepEqual({ ...parseConfig([], {}) }, { socket: DEFAULT_SOCKET, stateDir: DEFAULT_STATE_DIR, logLevel: 'info' });
+    assert.deepEqual({ ...parseConfig([], {}) }, { socket: DEFAULT_SOCKET, stateDir: DEFAULT_STATE_DIR, logLevel: 'info', idleUnmountMs: DEFAULT_IDLE_UNMOUNT_MS });
     assert.equal(DEFAULT_SOCKET, '/run/docker/plugins/strata.sock');
   });
 
   it('takes the environment over the defaults', () => {
     const c = parseConfig([], { STRATA_SOCKET: '/run/s.sock', STRATA_STATE_DIR: '/srv/state', STRATA_LOG_LEVEL: 'debug' });
-    assert.deepEqual({ ...c }, { socket: '/run/s.sock', stateDir: '/srv/state', logLevel: 'debug' });
+    assert.deepEqual({ ...c }, { socket: '/run/s.sock', stateDir: '/srv/state', logLevel: 'debug', idleUnmountMs: DEFAULT_IDLE_UNMOUNT_MS });
   });
 
   it('takes flags over the environment, in both --x value and --x=value forms', () => {
     const env = { STRATA_SOCKET: '/run/env.sock', STRATA_LOG_LEVEL: 'debug', STRATA_STATE_DIR: '/env/state' };
     const c = parseConfig(['--socket', '/run/flag.sock', '--log-level=warn'], env);
-    assert.deepEqual({ ...c }, { socket: '/run/flag.sock', stateDir: '/env/state', logLevel: 'warn' });
+    assert.deepEqual({ ...c }, { socket: '/run/flag.sock', stateDir: '/env/state', logLevel: 'warn', idleUnmountMs: DEFAULT_IDLE_UNMOUNT_MS });
   });
 
   it('ignores empty environment values', () => {
@@ -30,7 +30,7 @@ describe('parseConfig', () => {
   it('refuses unknown flags and names the known ones', () => {
     assert.throws(() => parseConfig(['--sokcet', '/x'], {}), /unknown option --sokcet.*--socket/);
     assert.throws(() => parseConfig(['serve'], {}), /unknown option/);
-    assert.deepEqual(configFlags, ['--socket', '--state-dir', '--log-level']);
+    assert.deepEqual(configFlags, ['--socket', '--state-dir', '--log-level', '--idle-unmount-ms']);
   });
 
   it('refuses a flag without a value', () => {
@@ -41,6 +41,14 @@ describe('parseConfig', () => {
     assert.throws(() => parseConfig(['--socket', 'strata.sock'], {}), /socket: must be an absolute path/);
     assert.throws(() => parseConfig([], { STRATA_SOCKET: './strata.sock' }), /socket: must be an absolute path/);
     assert.throws(() => parseConfig(['--state-dir=var/lib/strata'], {}), /stateDir: must be an absolute path/);
+  });
+
+  it('takes the idle unmount delay in whole milliseconds, 0 meaning unmount at Put', () => {
+    assert.equal(parseConfig(['--idle-unmount-ms', '0'], {}).idleUnmountMs, 0);
+    assert.equal(parseConfig([], { STRATA_IDLE_UNMOUNT_MS: '500' }).idleUnmountMs, 500);
+    assert.throws(() => parseConfig(['--idle-unmount-ms=-1'], {}), /idleUnmountMs/);
+    assert.throws(() => parseConfig(['--idle-unmount-ms=soon'], {}), /idleUnmountMs/);
+    assert.throws(() => parseConfig(['--idle-unmount-ms=1.5'], {}), /idleUnmountMs/);
   });
 
   it('refuses an unknown log level', () => {
