@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { errnoOf } from '../errors';
 import type { IdMapping } from '../idmap';
-import { lgetxattr } from '../sys/libc';
+import { AT_FDCWD, fgetxattr, lgetxattr, lstatAt, makedev, openAt, type CPath, type LinkStat } from '../sys/libc';
 import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
@@ -18,8 +18,6 @@ import { TarWriter } from './tar-writer';
 import type { LayerView } from './view';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, isOpaqueValue, isWhiteoutDevice } from './whiteout';
 
-const CHUNK = 1024 * 1024;
-const FLUSH_AT = 256 * 1024;
 const CAPABILITY_XATTR = 'security.capability';
 
 export interface PackOptions {
@@ -53,10 +51,26 @@ function exportedCapability(value: Buffer | undefined): Buffer | undefined {
   return value;
 }
 
-/** wholeSeconds truncates a time to the second below it, as Go's Time.Truncate does (also before 1970). */
-function wholeSeconds(ns: bigint): number {
-  const rem = ((ns % 1_000_000_000n) + 1_000_000_000n) % 1_000_000_000n;
-  return Number((ns - rem) / 1_000_000_000n);
+/** A file on disk: `name` in the directory open as `dirfd` (or AT_FDCWD and an absolute name), and its absolute path. */
+interface Location {
+  dirfd: number;
+  name: CPath;
+  abs: Buffer;
+}
+
+/** lstatOrSkip stats an entry, or returns undefined when it is gone: a running container may remove files while we walk. */
+function lstatOrSkip(at: Location): LinkStat | undefined {
+  try {
+    return lstatAt(at.dirfd, at.name);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** cPathOf passes an ASCII byte string as a string (cheaper through FFI, same bytes), any other as raw bytes. */
+function cPathOf(bytes: string): CPath {
+  return /^[\x01-\x7f]*$/.test(bytes) ? bytes : Buffer.from(bytes, 'latin1');
 }
 
 /** Packer writes entries for files on disk into a TarWriter. */
@@ -68,16 +82,12 @@ class Packer {
     this.#names = opts.ownerNames ?? readHostOwnerNames();
   }
 
-  /** add writes the entry for `abs` under `name`; it yields output as it fills. */
-  *add(abs: Buffer, name: string): Generator<Buffer> {
-    let st: fs.BigIntStats;
-    try {
-      st = fs.lstatSync(abs, { bigint: true });
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return; // removed while we walk: a running container may do that
-      throw err;
-    }
-    const mode = Number(st.mode);
+  /**
+   * add writes the entry for the file at `at`, stat'ed as `st`, under `name`; it yields output
+   * as it fills. `heldFd` is an fd on the entry itself when the caller holds one (a directory it walks).
+   */
+  *add(at: Location, name: string, st: LinkStat, heldFd?: number): Generator<Buffer> {
+    const mode = st.mode;
     const type = entryTypeOf(mode);
     if (!type) return; // sockets cannot be archived; Docker skips them too
     const h: HeaderFields = {
@@ -85,25 +95,20 @@ class Packer {
       type,
       // st_mode as is: the permission bits plus the S_IF* type bits Docker keeps in tar headers
       mode,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
+      uid: st.uid,
+      gid: st.gid,
       // Go looks the names up by the file's host ids, before any id mapping.
-      uname: this.#names.user(Number(st.uid)),
-      gname: this.#names.group(Number(st.gid)),
-      size: type === 'file' ? Number(st.size) : 0,
-      mtimeSec: wholeSeconds(st.mtimeNs),
+      uname: this.#names.user(st.uid),
+      gname: this.#names.group(st.gid),
+      size: type === 'file' ? st.size : 0,
+      mtimeSec: st.mtimeSec,
     };
-    if (type === 'symlink') h.linkname = fs.readlinkSync(abs, { encoding: 'buffer' }).toString('latin1');
+    if (type === 'symlink') h.linkname = fs.readlinkSync(at.abs, { encoding: 'buffer' }).toString('latin1');
     if (type === 'char' || type === 'block') {
-      const rdev = Number(st.rdev);
-      h.devmajor = ((rdev >>> 8) & 0xfff) | Math.floor(rdev / 2 ** 32) & ~0xfff;
-      h.devminor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+      h.devmajor = st.rdevMajor;
+      h.devminor = st.rdevMinor;
     }
-    if (type !== 'symlink') {
-      const cap = exportedCapability(lgetxattr(abs, CAPABILITY_XATTR));
-      if (cap) h.xattrs = new Map([[CAPABILITY_XATTR, cap]]);
-    }
-    if (type !== 'dir' && st.nlink > 1n) {
+    if (type !== 'dir' && st.nlink > 1) {
       const first = this.#seen.get(st.ino);
       if (first !== undefined) {
         h.type = 'hardlink';
@@ -112,8 +117,7 @@ class Packer {
         h.mode = mode;
       } else this.#seen.set(st.ino, name);
     }
-    let opaque: HeaderFields | undefined;
-    const whiteout = this.convertOverlay && isWhiteoutDevice({ mode: st.mode, rdev: st.rdev });
+    const whiteout = this.convertOverlay && type === 'char' && isWhiteoutDevice({ mode, rdev: makedev(st.rdevMajor, st.rdevMinor) });
     if (whiteout) {
       h.name = joinRel(parentOf(name), WHITEOUT_PREFIX + baseOf(name));
       h.type = 'file';
@@ -121,66 +125,84 @@ class Packer {
       h.size = 0;
       delete h.devmajor;
       delete h.devminor;
-    } else if (this.convertOverlay && type === 'dir' && isOpaqueValue(lgetxattr(abs, OPAQUE_XATTR))) {
-      opaque = { name: `${name}/${OPAQUE_MARKER}`, type: 'file', mode: mode & 0o777, uid: h.uid, gid: h.gid, uname: h.uname, gname: h.gname, size: 0, mtimeSec: 0 };
     }
-    // Whiteouts were made by the kernel with host ownership, so they are not mapped back.
-    if (!whiteout && !this.opts.idMap.isIdentity) {
-      h.uid = this.opts.idMap.toContainerUid(h.uid);
-      h.gid = this.opts.idMap.toContainerGid(h.gid);
-      if (opaque) [opaque.uid, opaque.gid] = [h.uid, h.gid];
-    }
-    if (h.type !== 'file' || h.size === 0) {
+    // Attributes come through an open fd when there is one: that spares the kernel a path lookup.
+    const hasData = h.type === 'file' && h.size > 0;
+    const fd = hasData ? openAt(at.dirfd, at.name, fs.constants.O_RDONLY) : heldFd;
+    try {
+      const xattr = (attr: string) => (fd !== undefined ? fgetxattr(fd, attr) : lgetxattr(at.abs, attr));
+      if (type !== 'symlink') {
+        const cap = exportedCapability(xattr(CAPABILITY_XATTR));
+        if (cap) h.xattrs = new Map([[CAPABILITY_XATTR, cap]]);
+      }
+      let opaque: HeaderFields | undefined;
+      if (this.convertOverlay && type === 'dir' && isOpaqueValue(xattr(OPAQUE_XATTR))) {
+        opaque = { name: `${name}/${OPAQUE_MARKER}`, type: 'file', mode: mode & 0o777, uid: h.uid, gid: h.gid, uname: h.uname, gname: h.gname, size: 0, mtimeSec: 0 };
+      }
+      // Whiteouts were made by the kernel with host ownership, so they are not mapped back.
+      if (!whiteout && !this.opts.idMap.isIdentity) {
+        h.uid = this.opts.idMap.toContainerUid(h.uid);
+        h.gid = this.opts.idMap.toContainerGid(h.gid);
+        if (opaque) [opaque.uid, opaque.gid] = [h.uid, h.gid];
+      }
       this.writer.header(h);
       if (opaque) this.writer.header(opaque);
-      yield* this.flush(false);
-      return;
-    }
-    yield* this.#fileData(abs, h);
-  }
-
-  *#fileData(abs: Buffer, h: HeaderFields): Generator<Buffer> {
-    const fd = fs.openSync(abs, 'r');
-    try {
-      this.writer.header(h);
-      let left = h.size;
-      while (left > 0) {
-        const buf = Buffer.allocUnsafe(Math.min(CHUNK, left));
-        const n = fs.readSync(fd, buf, 0, buf.length, null);
-        if (n === 0) {
-          // The file shrank while we read it: pad with zeros so the archive stays well formed.
-          this.writer.data(Buffer.alloc(left));
-          break;
-        }
-        this.writer.data(n === buf.length ? buf : buf.subarray(0, n));
-        left -= n;
-        yield* this.flush(false);
-      }
-      this.writer.endData(h.size);
+      if (hasData) yield* this.#fileData(fd!, h.size);
     } finally {
-      fs.closeSync(fd);
+      if (hasData) fs.closeSync(fd!);
     }
     yield* this.flush(false);
   }
 
+  /** fileData copies `size` bytes of file data straight into the writer's output buffers. */
+  *#fileData(fd: number, size: number): Generator<Buffer> {
+    let left = size;
+    let shrunk = false;
+    while (left > 0) {
+      const target = this.writer.space(left);
+      const n = shrunk ? 0 : fs.readSync(fd, target, 0, target.length, null);
+      // The file shrank while we read it: pad with zeros so the archive stays well formed.
+      if (n === 0) shrunk = true;
+      const written = shrunk ? target.fill(0).length : n;
+      this.writer.commit(written);
+      left -= written;
+      yield* this.flush(false);
+    }
+    this.writer.endData(size);
+  }
+
+  /** flush yields the filled output buffers, and with `force` whatever else is queued too. */
   *flush(force: boolean): Generator<Buffer> {
-    if (this.writer.pendingBytes >= FLUSH_AT || (force && this.writer.pendingBytes > 0)) yield this.writer.take();
+    yield* this.writer.takeFilled();
+    if (force && this.writer.pendingBytes > 0) yield this.writer.take();
   }
 }
 
-function* walkSorted(root: ByteRoot, rel: string): Generator<string> {
-  const names = fs.readdirSync(root.path(rel), { encoding: 'buffer' }).map((b) => b.toString('latin1'));
-  names.sort();
-  for (const name of names) {
-    const child = joinRel(rel, name);
-    yield child;
-    let isDir = false;
-    try {
-      isDir = fs.lstatSync(root.path(child)).isDirectory();
-    } catch (err) {
-      if (errnoOf(err) !== 'ENOENT') throw err;
+/** walkSorted packs what is below the directory open as `dirfd`, in lexical byte order, depth first. */
+function* walkSorted(packer: Packer, root: ByteRoot, rel: string, dirfd: number): Generator<Buffer> {
+  const names = fs.readdirSync(root.path(rel), 'latin1').sort();
+  for (const base of names) {
+    const child = joinRel(rel, base);
+    const at: Location = { dirfd, name: cPathOf(base), abs: root.path(child) };
+    const st = lstatOrSkip(at);
+    if (!st) continue;
+    if (entryTypeOf(st.mode) !== 'dir') {
+      yield* packer.add(at, child, st);
+      continue;
     }
-    if (isDir) yield* walkSorted(root, child);
+    let fd: number;
+    try {
+      fd = openAt(dirfd, at.name, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') continue; // removed since the stat
+      throw err;
+    }
+    try {
+      yield* packer.add(at, child, st, fd);
+      yield* walkSorted(packer, root, child, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 }
 
@@ -189,7 +211,12 @@ export function packDirectory(dir: string, opts: PackOptions): Readable {
   const root = new ByteRoot(dir);
   function* generate(): Generator<Buffer> {
     const packer = new Packer(opts, true);
-    for (const rel of walkSorted(root, '')) yield* packer.add(root.path(rel), rel);
+    const fd = fs.openSync(root.path(''), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      yield* walkSorted(packer, root, '', fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     packer.writer.finish();
     yield* packer.flush(true);
   }
@@ -210,7 +237,9 @@ export function packChanges(view: LayerView, list: readonly Change[], opts: Pack
         continue;
       }
       const abs = locate(view, rel);
-      if (abs) yield* packer.add(abs, rel);
+      const at: Location | undefined = abs && { dirfd: AT_FDCWD, name: abs, abs };
+      const st = at && lstatOrSkip(at);
+      if (st) yield* packer.add(at, rel, st);
     }
     packer.writer.finish();
     yield* packer.flush(true);

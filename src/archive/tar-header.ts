@@ -189,12 +189,20 @@ export function parsePaxTime(text: string): bigint {
 
 // ---------- encoding ----------
 
+// Header fields are short, so plain byte stores beat a round trip through Buffer.write.
 function writeString(block: Buffer, value: string, off: number, len: number): void {
-  block.write(value, off, len, 'latin1');
+  const n = Math.min(value.length, len);
+  for (let i = 0; i < n; i++) block[off + i] = value.charCodeAt(i) & 0xff; // latin1, as Buffer.write does
 }
 
+/** writeOctal writes `value` as len-1 zero-padded octal digits and a NUL; callers make sure it fits. */
 function writeOctal(block: Buffer, value: number, off: number, len: number): void {
-  writeString(block, value.toString(8).padStart(len - 1, '0') + '\0', off, len);
+  let rest = value;
+  for (let i = off + len - 2; i >= off; i--) {
+    block[i] = 0x30 + (rest % 8);
+    rest = Math.floor(rest / 8);
+  }
+  block[off + len - 1] = 0;
 }
 
 /** fitsOctal tells whether a value fits an octal field of `len` bytes (with its terminator). */
@@ -260,21 +268,23 @@ function writeName(block: Buffer, value: string, off: number, len: number): void
 
 function checksummed(block: Buffer): Buffer {
   writeString(block, 'ustar\x0000', 257, 8);
-  writeOctal(block, checksumOf(block), 148, 7);
+  // The checksum field is still zero, so checksumOf's eight spaces are simply added (a tighter loop).
+  let sum = 8 * 0x20;
+  for (let i = 0; i < BLOCK; i++) sum += block[i]!;
+  writeOctal(block, sum, 148, 7);
   block[155] = 0x20;
   return block;
 }
 
 /** mainBlock is Go's templateV7Plus: every numeric field written, 0 where the value does not fit. */
-function mainBlock(f: HeaderFields, name: string, prefix: string): Buffer {
-  const block = Buffer.alloc(BLOCK);
+function mainBlock(f: HeaderFields, name: string, prefix: string, block: Buffer): Buffer {
   writeName(block, name, 0, 100);
   writeOctal(block, f.mode & 0o7777777, 100, 8);
   writeOctal(block, fitsOctal(f.uid, 8) ? f.uid : 0, 108, 8);
   writeOctal(block, fitsOctal(f.gid, 8) ? f.gid : 0, 116, 8);
   writeOctal(block, fitsOctal(f.size, 12) ? f.size : 0, 124, 12);
   writeOctal(block, fitsOctal(f.mtimeSec, 12) ? f.mtimeSec : 0, 136, 12);
-  block.write(TYPEFLAGS[f.type], 156, 1, 'latin1');
+  writeString(block, TYPEFLAGS[f.type], 156, 1);
   writeName(block, f.linkname ?? '', 157, 100);
   writeString(block, f.uname ?? '', 265, 32);
   writeString(block, f.gname ?? '', 297, 32);
@@ -292,7 +302,7 @@ function paxHeaderBlock(entryName: string, size: number): Buffer {
   writeString(block, name, 0, 100);
   for (const [off, len] of [[100, 8], [108, 8], [116, 8], [136, 12]] as const) writeOctal(block, 0, off, len);
   writeOctal(block, size, 124, 12);
-  block.write('x', 156, 1, 'latin1');
+  writeString(block, 'x', 156, 1);
   return checksummed(block);
 }
 
@@ -326,12 +336,24 @@ function paxRecordsFor(f: HeaderFields): Array<[string, Buffer]> {
  * truncated fields.
  */
 export function encodeHeader(f: HeaderFields): Buffer {
+  const block = Buffer.alloc(BLOCK);
+  if (writeUstarHeader(f, block)) return block;
+  const records = paxRecordsFor(f);
+  const body = Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
+  const main = mainBlock({ ...f, linkname: toAscii(f.linkname ?? ''), uname: toAscii(f.uname ?? ''), gname: toAscii(f.gname ?? '') }, toAscii(f.name), '', block);
+  return Buffer.concat([paxHeaderBlock(f.name, body.length), body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/**
+ * writeUstarHeader writes the header into `block` (BLOCK bytes, any content) when a lone USTAR
+ * block holds it, and tells whether it did; encodeHeader covers every other entry.
+ */
+export function writeUstarHeader(f: HeaderFields, block: Buffer): boolean {
   const records = paxRecordsFor(f);
   const split = records.every(([key]) => key === 'path') ? splitUstarName(f.name) : undefined;
-  if (split && isAscii(f.name)) return mainBlock(f, split[1], split[0]);
-  const body = Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
-  const main = mainBlock({ ...f, linkname: toAscii(f.linkname ?? ''), uname: toAscii(f.uname ?? ''), gname: toAscii(f.gname ?? '') }, toAscii(f.name), '');
-  return Buffer.concat([paxHeaderBlock(f.name, body.length), body, Buffer.alloc(padding(body.length)), main]);
+  if (!split || !isAscii(f.name)) return false;
+  mainBlock(f, split[1], split[0], block.fill(0));
+  return true;
 }
 
 /** padding returns how many zero bytes bring `size` to a block boundary. */

@@ -20,15 +20,19 @@ const c = {
   opendir: libc.func('void *opendir(const char *name)'),
   readdir64: libc.func('void *readdir64(void *dirp)'),
   closedir: libc.func('int closedir(void *dirp)'),
+  statx: libc.func('int statx(int dirfd, const char *path, int flags, uint32_t mask, uint8_t *buf)'),
+  openat: libc.func('int openat(int dirfd, const char *path, int flags)'),
+  fgetxattr: libc.func('int64_t fgetxattr(int fd, const char *name, uint8_t *value, size_t size)'),
 };
 void timespec;
 
-const AT_FDCWD = -100;
+/** AT_FDCWD as the `dirfd` of the *At functions makes them take `path` as given (absolute or from the cwd). */
+export const AT_FDCWD = -100;
 const AT_SYMLINK_NOFOLLOW = 0x100;
 const ERRNO_NAMES = new Map<number, string>(Object.entries(os.constants.errno).map(([k, v]) => [v as number, k]));
 
 /** A path as libc wants it: raw bytes when the caller carries byte paths, else the UTF-8 string. */
-type CPath = string | Buffer;
+export type CPath = string | Buffer;
 
 function cstr(p: CPath): string | Buffer {
   return typeof p === 'string' ? p : Buffer.concat([p, Buffer.from([0])]);
@@ -129,5 +133,70 @@ export function dirTypesKnown(dir: string): boolean {
     }
   } finally {
     c.closedir(handle);
+  }
+}
+
+const STATX_BASIC_STATS = 0x7ff;
+const O_CLOEXEC = 0o2000000;
+// Filled by every statx call and decoded at once; struct statx is 256 bytes.
+const statxBuf = Buffer.alloc(256);
+// Scratch for fgetxattr: most attributes are absent or small, so one buffer serves every call.
+let xattrScratch = Buffer.alloc(256);
+
+/** LinkStat is what lstatAt reports: the fields a tar header needs, exact (no bigint except the inode). */
+export interface LinkStat {
+  /** st_mode with the S_IF* type bits */
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  size: number;
+  /** the inode number: bigint because some filesystems use all 64 bits */
+  ino: bigint;
+  /** mtime in whole seconds, rounded down (also before 1970) */
+  mtimeSec: number;
+  rdevMajor: number;
+  rdevMinor: number;
+}
+
+/**
+ * lstatAt is lstat of `path` relative to the directory open as `dirfd` (statx, not following a
+ * final symlink): relative lookups skip the walk from the root that lstat of a full path repeats.
+ */
+export function lstatAt(dirfd: number, path: CPath): LinkStat {
+  if (c.statx(dirfd, cstr(path), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, statxBuf) !== 0) fail('statx', path);
+  const b = statxBuf;
+  // 64-bit fields as high * 2^32 + low: exact below 2^53, and beyond rounded once, as Number(bigint) is.
+  return {
+    nlink: b.readUInt32LE(16),
+    uid: b.readUInt32LE(20),
+    gid: b.readUInt32LE(24),
+    mode: b.readUInt16LE(28),
+    ino: b.readBigUInt64LE(32),
+    size: b.readUInt32LE(44) * 2 ** 32 + b.readUInt32LE(40),
+    // stx_mtime.tv_sec; tv_nsec is never negative, so tv_sec is already rounded down
+    mtimeSec: b.readInt32LE(116) * 2 ** 32 + b.readUInt32LE(112),
+    rdevMajor: b.readUInt32LE(128),
+    rdevMinor: b.readUInt32LE(132),
+  };
+}
+
+/** openAt opens `path` relative to the directory open as `dirfd`; the fd is close-on-exec, as Node's are. */
+export function openAt(dirfd: number, path: CPath, flags: number): number {
+  const fd: number = c.openat(dirfd, cstr(path), flags | O_CLOEXEC);
+  if (fd < 0) fail('openat', path);
+  return fd;
+}
+
+/** fgetxattr returns an attribute of the open file `fd`, or undefined when it is absent (ENODATA). */
+export function fgetxattr(fd: number, name: string): Buffer | undefined {
+  for (;;) {
+    const n = Number(c.fgetxattr(fd, name, xattrScratch, xattrScratch.length));
+    if (n >= 0) return Buffer.from(xattrScratch.subarray(0, n));
+    const errno = koffi.errno();
+    if (errno === os.constants.errno.ENODATA) return undefined;
+    if (errno === os.constants.errno.ENOTSUP) return undefined;
+    if (errno !== os.constants.errno.ERANGE || xattrScratch.length >= 1 << 20) fail('fgetxattr', `fd ${fd}`);
+    xattrScratch = Buffer.alloc(xattrScratch.length * 16);
   }
 }
