@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestDaemon, importBusybox, mountsUnder } from '../helpers/dockerd';
+import { eventually } from '../helpers/eventually';
 import { needDocker } from '../helpers/tiers';
 
 const IMAGE = 'busybox:strata';
@@ -124,7 +125,7 @@ describe('real containers on strata', { skip: needDocker() }, () => {
     const left = await d.layerDirs();
     const imageLayers = (await d.docker(['image', 'inspect', '-f', '{{len .RootFS.Layers}}', IMAGE])).stdout.trim();
     assert.equal(left.length, Number(imageLayers), `only the busybox layer remains, found ${left.join(', ')}`);
-    assert.deepEqual(mountsUnder(d.home), []);
+    await eventually(() => assert.deepEqual(mountsUnder(d.home), []));
   });
 
   it('restarting dockerd keeps images and stopped containers usable', async () => {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestDaemon, exec, importBusybox, mountsUnder } from '../helpers/dockerd';
 import { request } from '../helpers/strata-process';
+import { eventually } from '../helpers/eventually';
 import { needDocker } from '../helpers/tiers';
 
 const IMAGE = 'busybox:strata';
@@ -76,11 +77,11 @@ describe('restart recovery with running containers', { skip: needDocker() }, () 
     assert.equal((await d.docker(['exec', 'rec1', 'ls', '/copied'])).code, 0);
   });
 
-  it('stopping the adopted containers unmounts them, and Put of an unmounted layer is harmless', async () => {
+  it('stopping the adopted containers unmounts them once idle, and Put of an unmounted layer is harmless', async () => {
     await d.docker(['update', '--restart', 'no', 'rec3']);
     await d.docker(['stop', '-t', '1', 'rec3']);
     const rec3 = merged.get('rec3')!;
-    assert.ok(!mountsUnder(d.home).includes(rec3), 'the stopped container is unmounted');
+    await eventually(() => assert.ok(!mountsUnder(d.home).includes(rec3), 'the stopped container is unmounted after the idle delay'));
     const put = await request(d.pluginSocket, '/GraphDriver.Put', JSON.stringify({ ID: path.basename(path.dirname(rec3)) }));
     assert.equal(put.status, 200, put.text);
     const again = await request(d.pluginSocket, '/GraphDriver.Put', JSON.stringify({ ID: path.basename(path.dirname(rec3)) }));
@@ -111,6 +112,6 @@ describe('restart recovery with running containers', { skip: needDocker() }, () 
   it('stopping everything after both restarts leaves nothing mounted', async () => {
     for (const n of NAMES) await d.docker(['update', '--restart', 'no', n]);
     await d.docker(['stop', '-t', '1', ...NAMES]);
-    assert.deepEqual(mountsUnder(d.home), []);
+    await eventually(() => assert.deepEqual(mountsUnder(d.home), []));
   });
 });

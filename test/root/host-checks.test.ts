@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exec } from '../helpers/dockerd';
+import { eventually } from '../helpers/eventually';
 import { smallFileLayer } from '../helpers/image-archive';
 import { StrataProcess } from '../helpers/strata-process';
 import { mountPointsUnder, removeTmpDir } from '../helpers/tmp-dir';
@@ -87,8 +88,7 @@ describe('host checks at Init', { skip: needRoot() }, () => {
     assert.equal((await strata.call('GraphDriver.Remove', { ID: 'rw' })).status, 200);
     assert.equal((await strata.call('GraphDriver.Remove', { ID: 'base' })).status, 200);
     // Removed layers are unmounted and deleted in the background.
-    for (const deadline = Date.now() + 5000; mountPointsUnder(home).length > 1 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(mountPointsUnder(home), [home], 'Remove of a mounted layer left the home mounted');
+    await eventually(() => assert.deepEqual(mountPointsUnder(home), [home], 'Remove of a mounted layer left the home mounted'));
     assert.ok(existsSync(path.join(home, 'marker')), 'and the home\'s own files in place');
     await strata.kill('SIGTERM');
     assert.deepEqual(mountPointsUnder(home), [home], 'so did shutting down');

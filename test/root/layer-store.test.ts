@@ -14,6 +14,7 @@ import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotF
 import { MAX_DEPTH } from '../../src/store/layer-store';
 import { lgetxattr } from '../../src/sys/libc';
 import { openKernelStore } from '../helpers/store-fixture';
+import { eventually } from '../helpers/eventually';
 import { chunked, packWithTarStream, readWithOurReader, type StreamEntry } from '../helpers/tar-build';
 import { needRoot } from '../helpers/tiers';
 import { makeTmpDir, mountPointsUnder, mountTable } from '../helpers/tmp-dir';
@@ -226,9 +227,7 @@ describe('LayerStore on the kernel', { skip: needRoot() }, () => {
     await store.get('c');
     await store.put('c');
     assert.equal(mountPointsUnder(h).length, 1);
-    const deadline = Date.now() + 5000;
-    while (mountPointsUnder(h).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(mountPointsUnder(h), []);
+    await eventually(() => assert.deepEqual(mountPointsUnder(h), []));
     // A get after the expiry mounts anew.
     assert.equal(mountAt(await store.get('c')).length, 1);
     await store.put('c');
