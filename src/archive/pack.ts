@@ -15,7 +15,7 @@ import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
 import type { EntryType, HeaderFields } from './tar-header';
 import { TarWriter } from './tar-writer';
-import type { LayerView } from './view';
+import type { LayerView, VisibleNode } from './view';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, isOpaqueValue, isWhiteoutDevice } from './whiteout';
 
 const CAPABILITY_XATTR = 'security.capability';
@@ -229,6 +229,7 @@ export function packChanges(view: LayerView, list: readonly Change[], opts: Pack
     const packer = new Packer(opts, false);
     const sorted = [...list].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     const nowSec = Math.floor(Date.now() / 1000);
+    const locator = new Locator(view);
     for (const change of sorted) {
       const rel = change.path.slice(1);
       if (change.kind === ChangeKind.Delete) {
@@ -236,7 +237,7 @@ export function packChanges(view: LayerView, list: readonly Change[], opts: Pack
         packer.writer.header({ name, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtimeSec: nowSec });
         continue;
       }
-      const abs = locate(view, rel);
+      const abs = locator.locate(rel);
       const at: Location | undefined = abs && { dirfd: AT_FDCWD, name: abs, abs };
       const st = at && lstatOrSkip(at);
       if (st) yield* packer.add(at, rel, st);
@@ -247,18 +248,39 @@ export function packChanges(view: LayerView, list: readonly Change[], opts: Pack
   return Readable.from(generate(), { objectMode: false });
 }
 
-/** locate finds the layer file that a view shows at `rel`. */
-export function locate(view: LayerView, rel: string): Buffer | undefined {
-  let layers = view.rootLayers();
-  const parts = rel.split('/');
-  let cur = '';
-  for (let k = 0; k < parts.length; k++) {
-    const node = view.children(cur, layers).get(parts[k]!);
-    cur = joinRel(cur, parts[k]!);
-    if (!node) return undefined;
-    if (k === parts.length - 1) return view.path(node.layer, cur);
-    if (!node.dirLayers) return undefined;
-    layers = node.dirLayers;
+/**
+ * Locator finds the layer files a view shows, for many paths: it keeps the listings of the last
+ * path's ancestor directories. Sorted paths leave a directory for good once they leave it, so in
+ * sorted order each directory is read once and only one branch of listings is held.
+ */
+export class Locator {
+  /** the listings from the root down to the last path's parent; `name` is each one's base name */
+  readonly #dirs: Array<{ name: string; rel: string; children: Map<string, VisibleNode> }>;
+
+  constructor(readonly view: LayerView) {
+    this.#dirs = [{ name: '', rel: '', children: view.children('', view.rootLayers()) }];
   }
-  return undefined;
+
+  /** locate returns the layer file shown at `rel`, or undefined when the view has nothing there. */
+  locate(rel: string): Buffer | undefined {
+    const parts = rel.split('/');
+    let depth = 1;
+    while (depth < this.#dirs.length && depth < parts.length && this.#dirs[depth]!.name === parts[depth - 1]) depth++;
+    this.#dirs.length = depth;
+    for (; depth < parts.length; depth++) {
+      const parent = this.#dirs[depth - 1]!;
+      const name = parts[depth - 1]!;
+      const dir = parent.children.get(name);
+      if (!dir?.dirLayers) return undefined;
+      const dirRel = joinRel(parent.rel, name);
+      this.#dirs.push({ name, rel: dirRel, children: this.view.children(dirRel, dir.dirLayers) });
+    }
+    const node = this.#dirs[depth - 1]!.children.get(parts[depth - 1]!);
+    return node && this.view.path(node.layer, rel);
+  }
+}
+
+/** locate finds the layer file that a view shows at `rel` (a single lookup; Locator for many). */
+export function locate(view: LayerView, rel: string): Buffer | undefined {
+  return new Locator(view).locate(rel);
 }

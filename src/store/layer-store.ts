@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar } from '../archive/apply';
 import { ChangeKind, changes as computeChanges, type Change } from '../archive/changes';
-import { packChanges, packDirectory, locate } from '../archive/pack';
+import { Locator, packChanges, packDirectory } from '../archive/pack';
 import { directorySize } from '../archive/size';
 import { LayerView } from '../archive/view';
 import {
@@ -552,9 +552,10 @@ export class LayerStore {
 function changesSize(view: LayerView, list: readonly Change[]): number {
   const seen = new Set<bigint>();
   let size = 0;
+  const locator = new Locator(view);
   for (const c of list) {
     if (c.kind === ChangeKind.Delete) continue;
-    const abs = locate(view, c.path.slice(1));
+    const abs = locator.locate(c.path.slice(1));
     if (!abs) continue;
     const st = lstatSync(abs, { bigint: true });
     if (st.isDirectory()) continue;
