@@ -12,16 +12,37 @@
 import fs from 'node:fs';
 import { InvalidArchiveError, IoError, StrataError, UnsafeArchiveError, errnoOf } from '../errors';
 import type { IdMapping } from '../idmap';
-import { lsetxattr, lutimesNs, mknod, type NsTime } from '../sys/libc';
+import {
+  AT_FDCWD,
+  chmodAt,
+  cName,
+  createAt,
+  fsetxattr,
+  futimesNs,
+  lchownAt,
+  lsetxattr,
+  lstatAt,
+  lutimesNs,
+  lutimesNsAt,
+  mkdirAt,
+  mknod,
+  mknodAt,
+  openDirAt,
+  symlinkAt,
+  type CName,
+  type NsTime,
+} from '../sys/libc';
 import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf, toUtf8 } from './entry-path';
 import type { TarEntry } from './tar-header';
 import { directorySize } from './size';
 import { readTar } from './tar-reader';
-import { OPAQUE_XATTR, classifyTarName } from './whiteout';
+import { OPAQUE_XATTR, classifyTarName, type WhiteoutKind } from './whiteout';
 
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
+const S_IFDIR = 0o040000;
+const S_IFMT = 0o170000;
 const MAX_TIME_NS = 2n ** 63n - 1n;
 
 export interface ApplyOptions {
@@ -57,6 +78,25 @@ function symlinkTime(ns: bigint): NsTime {
   return { sec: Number(sec), nsec: Number(nsec) };
 }
 
+/** Where an entry is: a name in an open directory (AT_FDCWD and a full path for the root). */
+interface At {
+  dirfd: number;
+  name: CName;
+}
+
+interface Owner {
+  uid: number;
+  gid: number;
+}
+
+/** WorkDir is the open directory that entries are created in, kept while the tar stays in it. */
+interface WorkDir {
+  rel: string;
+  fd: number;
+  /** its group: a new node owned by the creator's uid and this gid needs no chown, whichever rule gave it its group */
+  gid: number;
+}
+
 /** Extractor holds the state of one extraction. */
 class Extractor {
   readonly #root: ByteRoot;
@@ -66,7 +106,10 @@ class Extractor {
   /** symlinks this tar created: never traversed */
   readonly #symlinks = new Set<string>();
   readonly #dirTimes: DeferredTimes[] = [];
-  readonly #rootOwner: { uid: number; gid: number };
+  readonly #rootOwner: Owner;
+  /** who owns what this process creates, before a chown */
+  readonly #creator: Owner = { uid: process.geteuid!(), gid: process.getegid!() };
+  #workDir: WorkDir | undefined;
   /**
    * size counts what directory.Size would find in the result: regular files by their size,
    * symlinks by their target's length, each inode once (so hardlink entries add nothing).
@@ -88,70 +131,120 @@ class Extractor {
       // Docker skips a directory entry whose name cleans to "." (such as GNU tar's "./"): the
       // root exists already. Only an absolute name ("/") reaches the root's metadata.
       if (!entry.name.startsWith('/')) return;
-      this.#finish(entry, rel, this.#root.path(''));
+      const owner = this.#owner(entry);
+      this.#finish(entry, rel, owner, { dirfd: AT_FDCWD, name: cName(this.#root.path('').toString('latin1')) }, -1, false);
       return;
     }
     const parent = parentOf(rel);
     this.#ensureDir(parent, entry.name);
-    const target = this.#root.path(rel);
-    const existing = lstatOrNull(target);
-    if (existing && !(existing.isDirectory() && entry.type === 'dir')) this.#remove(rel, target);
-    const uid = this.#opts.idMap.toHostUid(entry.uid);
-    const gid = this.#opts.idMap.toHostGid(entry.gid);
+    const owner = this.#owner(entry);
+    const base = baseOf(rel);
+    const whiteout = classifyTarName(base);
+    if (whiteout) {
+      this.#whiteout(entry.name, rel, parent, whiteout, owner);
+      return;
+    }
 
-    const whiteout = classifyTarName(baseOf(rel));
-    if (whiteout?.kind === 'opaque') {
+    // Entries are created exclusively: almost all are new, and only a clash (EEXIST) needs a look.
+    const at: At = { dirfd: this.#enter(parent), name: cName(base) };
+    let created = true;
+    let fd = -1;
+    try {
+      switch (entry.type) {
+        case 'dir':
+          created = this.#mkdir(rel, at);
+          this.#dirs.add(rel);
+          break;
+        case 'file':
+          fd = this.#exclusively(rel, () => createAt(at.dirfd, at.name, fs.constants.O_WRONLY, 0o600));
+          await this.#writeFile(entry, fd, data);
+          this.#size += entry.size;
+          break;
+        case 'hardlink': {
+          const linked = this.#linkTarget(entry);
+          const target = this.#root.path(rel);
+          this.#exclusively(rel, () => fs.linkSync(this.#root.path(linked), target));
+          if (this.#symlinks.has(linked)) this.#symlinks.add(rel);
+          // the inode is an earlier entry's, with that entry's owner
+          created = false;
+          break;
+        }
+        case 'symlink':
+          this.#exclusively(rel, () => symlinkAt(cName(entry.linkname), at.dirfd, at.name));
+          this.#symlinks.add(rel);
+          this.#size += entry.linkname.length;
+          break;
+        case 'char':
+        case 'block':
+          this.#exclusively(rel, () => mknodAt(at.dirfd, at.name, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | (entry.mode & 0o7777), entry.devmajor, entry.devminor));
+          break;
+        case 'fifo':
+          this.#exclusively(rel, () => mknodAt(at.dirfd, at.name, S_IFIFO | (entry.mode & 0o7777), 0, 0));
+          break;
+      }
+      this.#finish(entry, rel, owner, at, fd, created);
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+  }
+
+  #owner(entry: TarEntry): Owner {
+    return { uid: this.#opts.idMap.toHostUid(entry.uid), gid: this.#opts.idMap.toHostGid(entry.gid) };
+  }
+
+  /** whiteout turns `.wh.` entries into overlay's form: rare, so plain paths do. */
+  #whiteout(name: string, rel: string, parent: string, whiteout: NonNullable<WhiteoutKind>, owner: Owner): void {
+    const target = this.#root.path(rel);
+    if (lstatOrNull(target)) this.#remove(rel);
+    if (whiteout.kind === 'opaque') {
       lsetxattr(this.#root.path(parent), OPAQUE_XATTR, Buffer.from('y'));
       return;
     }
-    if (whiteout?.kind === 'whiteout') {
-      if (whiteout.name === '') throw new UnsafeArchiveError(entry.name, 'whiteout without a name');
-      const hidden = this.#root.path(joinRel(parent, whiteout.name));
-      mknod(hidden, S_IFCHR, 0, 0);
-      fs.lchownSync(hidden, uid, gid);
-      return;
-    }
-
-    switch (entry.type) {
-      case 'dir':
-        if (!existing?.isDirectory()) fs.mkdirSync(target, 0o700);
-        this.#dirs.add(rel);
-        break;
-      case 'file':
-        await this.#writeFile(entry, target, data);
-        this.#size += entry.size;
-        break;
-      case 'hardlink': {
-        const linked = this.#linkTarget(entry);
-        fs.linkSync(this.#root.path(linked), target);
-        if (this.#symlinks.has(linked)) this.#symlinks.add(rel);
-        break;
-      }
-      case 'symlink':
-        fs.symlinkSync(Buffer.from(entry.linkname, 'latin1'), target);
-        this.#symlinks.add(rel);
-        this.#size += entry.linkname.length;
-        break;
-      case 'char':
-      case 'block':
-        mknod(target, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | (entry.mode & 0o7777), entry.devmajor, entry.devminor);
-        break;
-      case 'fifo':
-        mknod(target, S_IFIFO | (entry.mode & 0o7777), 0, 0);
-        break;
-    }
-    fs.lchownSync(target, uid, gid);
-    this.#finish(entry, rel, target);
+    if (whiteout.name === '') throw new UnsafeArchiveError(name, 'whiteout without a name');
+    const hidden = this.#root.path(joinRel(parent, whiteout.name));
+    mknod(hidden, S_IFCHR, 0, 0);
+    fs.lchownSync(hidden, owner.uid, owner.gid);
   }
 
-  /** finish applies xattrs, mode and times the way Docker's createTarFile does. */
-  #finish(entry: TarEntry, rel: string, target: Buffer): void {
-    if (rel === '') {
-      fs.lchownSync(target, this.#opts.idMap.toHostUid(entry.uid), this.#opts.idMap.toHostGid(entry.gid));
+  /** mkdir creates a directory entry's directory unless one is there; it tells whether it created it. */
+  #mkdir(rel: string, at: At): boolean {
+    try {
+      mkdirAt(at.dirfd, at.name, 0o700);
+      return true;
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    if ((lstatAt(at.dirfd, at.name).mode & S_IFMT) === S_IFDIR) return false;
+    this.#remove(rel);
+    mkdirAt(at.dirfd, at.name, 0o700);
+    return true;
+  }
+
+  /** exclusively runs `create`, and once more after removing whatever an earlier entry left at `rel`. */
+  #exclusively<T>(rel: string, create: () => T): T {
+    try {
+      return create();
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err;
+    }
+    this.#remove(rel);
+    return create();
+  }
+
+  /**
+   * finish applies owner, xattrs, mode and times the way Docker's createTarFile does, through
+   * the open file when there is one. A node this tar just created already has the right owner
+   * when that is the creator's uid and its directory's gid.
+   */
+  #finish(entry: TarEntry, rel: string, { uid, gid }: Owner, at: At, fd: number, created: boolean): void {
+    if (!(created && uid === this.#creator.uid && gid === this.#workDir?.gid)) {
+      if (fd >= 0) fs.fchownSync(fd, uid, gid);
+      else lchownAt(at.dirfd, at.name, uid, gid);
     }
     for (const [name, value] of entry.xattrs) {
       try {
-        lsetxattr(target, name, value);
+        if (fd >= 0) fsetxattr(fd, name, value);
+        else lsetxattr(this.#root.path(rel), name, value);
       } catch (err) {
         const errno = errnoOf(err);
         if (errno !== 'ENOTSUP' && errno !== 'EPERM' && errno !== 'EOPNOTSUPP') throw err;
@@ -160,43 +253,71 @@ class Extractor {
     }
     // A hardlink entry's mode and times go to the shared inode unless it is a symlink.
     const viaLink = entry.type === 'hardlink' && this.#symlinks.has(rel);
-    if (entry.type !== 'symlink' && !viaLink) fs.chmodSync(target, entry.mode & 0o7777);
+    if (entry.type !== 'symlink' && !viaLink) {
+      if (fd >= 0) fs.fchmodSync(fd, entry.mode & 0o7777);
+      else chmodAt(at.dirfd, at.name, entry.mode & 0o7777);
+    }
     const mtime = toNsTime(entry.mtimeNs);
     if (entry.type === 'dir') {
+      // Only the root can be the open directory here: its group may have just changed.
+      if (this.#workDir?.rel === rel) this.#leaveWorkDir();
       // Directory times are set after all children exist; a missing atime is the epoch, as in Go.
       this.#dirTimes.push({ rel, atime: toNsTime(entry.atimeNs ?? -1n), mtime });
       return;
     }
     if (viaLink) return;
     const atimeNs = entry.atimeNs !== undefined && entry.atimeNs > entry.mtimeNs ? entry.atimeNs : entry.mtimeNs;
-    if (entry.type === 'symlink') lutimesNs(target, symlinkTime(atimeNs), symlinkTime(entry.mtimeNs));
-    else lutimesNs(target, toNsTime(atimeNs), mtime);
+    if (entry.type === 'symlink') lutimesNsAt(at.dirfd, at.name, symlinkTime(atimeNs), symlinkTime(entry.mtimeNs));
+    else if (fd >= 0) futimesNs(fd, toNsTime(atimeNs), mtime);
+    else lutimesNsAt(at.dirfd, at.name, toNsTime(atimeNs), mtime);
   }
 
-  async #writeFile(entry: TarEntry, target: Buffer, data: () => AsyncGenerator<Buffer>): Promise<void> {
-    const fd = fs.openSync(target, 'wx', 0o600);
-    try {
-      const regions = entry.sparse?.regions ?? [{ offset: 0, length: Number.MAX_SAFE_INTEGER }];
-      let region = 0;
-      let inRegion = 0;
-      for await (const chunk of data()) {
-        let pos = 0;
-        while (pos < chunk.length) {
-          while (region < regions.length && inRegion >= regions[region]!.length) {
-            region++;
-            inRegion = 0;
-          }
-          if (region >= regions.length) throw new InvalidArchiveError(`sparse entry ${JSON.stringify(entry.name)} has more data than its map`);
-          const n = Math.min(chunk.length - pos, regions[region]!.length - inRegion);
-          fs.writeSync(fd, chunk, pos, n, regions[region]!.offset + inRegion);
-          pos += n;
-          inRegion += n;
-        }
-      }
-      if (entry.sparse) fs.ftruncateSync(fd, entry.sparse.realSize);
-    } finally {
-      fs.closeSync(fd);
+  async #writeFile(entry: TarEntry, fd: number, data: () => AsyncGenerator<Buffer>): Promise<void> {
+    if (!entry.sparse) {
+      for await (const chunk of data()) fs.writeSync(fd, chunk);
+      return;
     }
+    const regions = entry.sparse.regions;
+    let region = 0;
+    let inRegion = 0;
+    for await (const chunk of data()) {
+      let pos = 0;
+      while (pos < chunk.length) {
+        while (region < regions.length && inRegion >= regions[region]!.length) {
+          region++;
+          inRegion = 0;
+        }
+        if (region >= regions.length) throw new InvalidArchiveError(`sparse entry ${JSON.stringify(entry.name)} has more data than its map`);
+        const n = Math.min(chunk.length - pos, regions[region]!.length - inRegion);
+        fs.writeSync(fd, chunk, pos, n, regions[region]!.offset + inRegion);
+        pos += n;
+        inRegion += n;
+      }
+    }
+    fs.ftruncateSync(fd, entry.sparse.realSize);
+  }
+
+  /**
+   * enter returns an fd of the directory `rel` (which ensureDir vetted), opening it only when
+   * the tar moves on to another directory: tars list a directory's entries together.
+   */
+  #enter(rel: string): number {
+    if (this.#workDir?.rel === rel) return this.#workDir.fd;
+    this.#leaveWorkDir();
+    const fd = openDirAt(AT_FDCWD, this.#root.path(rel));
+    try {
+      this.#workDir = { rel, fd, gid: fs.fstatSync(fd).gid };
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+    return fd;
+  }
+
+  #leaveWorkDir(): void {
+    if (!this.#workDir) return;
+    fs.closeSync(this.#workDir.fd);
+    this.#workDir = undefined;
   }
 
   #linkTarget(entry: TarEntry): string {
@@ -240,8 +361,9 @@ class Extractor {
     }
   }
 
-  #remove(rel: string, target: Buffer): void {
-    fs.rmSync(target, { recursive: true, force: true });
+  #remove(rel: string): void {
+    if (this.#workDir && isWithin(this.#workDir.rel, rel)) this.#leaveWorkDir();
+    fs.rmSync(this.#root.path(rel), { recursive: true, force: true });
     this.#sizeKnown = false;
     for (const set of [this.#dirs, this.#symlinks]) {
       for (const p of set) if (isWithin(p, rel)) set.delete(p);
@@ -255,10 +377,16 @@ class Extractor {
 
   /** end sets the directory times that creating children disturbed. */
   end(): void {
+    this.#leaveWorkDir();
     for (const { rel, atime, mtime } of this.#dirTimes) {
       const target = this.#root.path(rel);
       if (lstatOrNull(target)?.isDirectory()) lutimesNs(target, atime, mtime);
     }
+  }
+
+  /** close releases the open directory after a failure. */
+  close(): void {
+    this.#leaveWorkDir();
   }
 }
 
@@ -293,5 +421,7 @@ export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string
   } catch (err) {
     if (err instanceof StrataError) throw err;
     throw new IoError(`extracting ${JSON.stringify(Buffer.from(current, 'latin1').toString('utf8'))}`, err);
+  } finally {
+    extractor.close();
   }
 }

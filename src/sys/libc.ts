@@ -200,3 +200,107 @@ export function fgetxattr(fd: number, name: string): Buffer | undefined {
     xattrScratch = Buffer.alloc(xattrScratch.length * 16);
   }
 }
+
+// The *At and f* calls below serve extraction, which creates and fills entries relative to an
+// open directory or through the file's own fd: no repeated walks from the root, no path copies.
+const cAt = {
+  openat: libc.func('int openat(int dirfd, const char *path, int flags, ...)'),
+  mkdirat: libc.func('int mkdirat(int dirfd, const char *path, uint32_t mode)'),
+  symlinkat: libc.func('int symlinkat(const char *target, int dirfd, const char *path)'),
+  mknodat: libc.func('int mknodat(int dirfd, const char *path, uint32_t mode, uint64_t dev)'),
+  fchownat: libc.func('int fchownat(int dirfd, const char *path, uint32_t uid, uint32_t gid, int flags)'),
+  fchmodat: libc.func('int fchmodat(int dirfd, const char *path, uint32_t mode, int flags)'),
+  utimensat: libc.func('int utimensat(int dirfd, const char *path, const uint8_t *times, int flags)'),
+  futimens: libc.func('int futimens(int fd, const uint8_t *times)'),
+  fsetxattr: libc.func('int fsetxattr(int fd, const char *name, const uint8_t *value, size_t size, int flags)'),
+};
+// Two struct timespec, filled right before each call.
+const timesBuf = Buffer.alloc(32);
+// Linux's values on x86-64 and arm64 (Node's fs.constants lacks O_PATH).
+const O_CREAT = 0o100;
+const O_EXCL = 0o200;
+const O_DIRECTORY = 0o200000;
+const O_NOFOLLOW = 0o400000;
+const O_PATH = 0o10000000;
+
+/** CName is a NUL-terminated byte string, built once per entry and passed to libc as is. */
+export type CName = Buffer & { readonly nulTerminated: true };
+
+/** cName encodes a byte-string (latin1) name for the *At functions; like Node's fs, it refuses a NUL inside. */
+export function cName(bytes: string): CName {
+  if (bytes.includes('\0')) throw new TypeError(`a path or link target contains a NUL byte: ${JSON.stringify(bytes)}`);
+  const buf = Buffer.allocUnsafe(bytes.length + 1);
+  buf.write(bytes, 0, 'latin1');
+  buf[bytes.length] = 0;
+  return buf as CName;
+}
+
+/** openDirAt opens a directory only as a place to work relative to (O_PATH); a symlink there is refused. */
+export function openDirAt(dirfd: number, path: CPath): number {
+  return openAt(dirfd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+}
+
+// A CName without its NUL, for error messages.
+function shown(name: CName): Buffer {
+  return name.subarray(0, name.length - 1);
+}
+
+/** createAt creates a new regular file (O_CREAT|O_EXCL: EEXIST if anything is there, even a symlink) and returns its fd. */
+export function createAt(dirfd: number, name: CName, flags: number, mode: number): number {
+  const fd: number = cAt.openat(dirfd, name, flags | O_CREAT | O_EXCL | O_CLOEXEC, 'uint32_t', mode);
+  if (fd < 0) fail('openat', shown(name));
+  return fd;
+}
+
+export function mkdirAt(dirfd: number, name: CName, mode: number): void {
+  if (cAt.mkdirat(dirfd, name, mode) !== 0) fail('mkdirat', shown(name));
+}
+
+export function symlinkAt(target: CName, dirfd: number, name: CName): void {
+  if (cAt.symlinkat(target, dirfd, name) !== 0) fail('symlinkat', shown(name));
+}
+
+/** mknodAt creates a device node or fifo; `mode` includes the S_IF* type bits. */
+export function mknodAt(dirfd: number, name: CName, mode: number, major: number, minor: number): void {
+  if (cAt.mknodat(dirfd, name, mode >>> 0, makedev(major, minor)) !== 0) fail('mknodat', shown(name));
+}
+
+/** lchownAt changes the owner of `name` without following a final symlink. */
+export function lchownAt(dirfd: number, name: CName, uid: number, gid: number): void {
+  if (cAt.fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW) !== 0) fail('fchownat', shown(name));
+}
+
+/** chmodAt changes the mode of `name`; Linux cannot change a symlink's mode, so never pass one. */
+export function chmodAt(dirfd: number, name: CName, mode: number): void {
+  if (cAt.fchmodat(dirfd, name, mode, 0) !== 0) fail('fchmodat', shown(name));
+}
+
+function fillTimes(atime: NsTime, mtime: NsTime): Buffer {
+  writeInt64(timesBuf, 0, atime.sec);
+  writeInt64(timesBuf, 8, atime.nsec);
+  writeInt64(timesBuf, 16, mtime.sec);
+  writeInt64(timesBuf, 24, mtime.nsec);
+  return timesBuf;
+}
+
+// Exact for every safe integer, negative ones included, without a bigint.
+function writeInt64(buf: Buffer, offset: number, value: number): void {
+  const high = Math.floor(value / 2 ** 32);
+  buf.writeUInt32LE(value - high * 2 ** 32, offset);
+  buf.writeInt32LE(high, offset + 4);
+}
+
+/** lutimesNsAt is lutimesNs of `name` relative to the directory open as `dirfd`. */
+export function lutimesNsAt(dirfd: number, name: CName, atime: NsTime, mtime: NsTime): void {
+  if (cAt.utimensat(dirfd, name, fillTimes(atime, mtime), AT_SYMLINK_NOFOLLOW) !== 0) fail('utimensat', shown(name));
+}
+
+/** futimesNs sets atime and mtime of the open file `fd` to the nanosecond. */
+export function futimesNs(fd: number, atime: NsTime, mtime: NsTime): void {
+  if (cAt.futimens(fd, fillTimes(atime, mtime)) !== 0) fail('futimens', `fd ${fd}`);
+}
+
+/** fsetxattr sets one extended attribute of the open file `fd`. */
+export function fsetxattr(fd: number, name: string, value: Buffer): void {
+  if (cAt.fsetxattr(fd, name, value, value.length, 0) !== 0) fail('fsetxattr', `fd ${fd}`);
+}
