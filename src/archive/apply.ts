@@ -93,7 +93,7 @@ interface Owner {
 interface WorkDir {
   rel: string;
   fd: number;
-  /** its group: a new node owned by the creator's uid and this gid needs no chown, whichever rule gave it its group */
+  /** its group, which a node created in it may get instead of the creator's (see ownedAsCreated) */
   gid: number;
 }
 
@@ -188,6 +188,16 @@ class Extractor {
     }
   }
 
+  /**
+   * ownedAsCreated tells whether a node just created in the work dir already has `owner`: its
+   * uid is the creator's, and its gid is the creator's or the directory's (setgid, or a grpid
+   * mount), so only when those two agree is it known without a look.
+   */
+  #ownedAsCreated(owner: Owner): boolean {
+    const dirGid = this.#workDir?.gid;
+    return owner.uid === this.#creator.uid && owner.gid === this.#creator.gid && dirGid === this.#creator.gid;
+  }
+
   #owner(entry: TarEntry): Owner {
     return { uid: this.#opts.idMap.toHostUid(entry.uid), gid: this.#opts.idMap.toHostGid(entry.gid) };
   }
@@ -233,11 +243,10 @@ class Extractor {
 
   /**
    * finish applies owner, xattrs, mode and times the way Docker's createTarFile does, through
-   * the open file when there is one. A node this tar just created already has the right owner
-   * when that is the creator's uid and its directory's gid.
+   * the open file when there is one. A node this tar just created may already have its owner.
    */
   #finish(entry: TarEntry, rel: string, { uid, gid }: Owner, at: At, fd: number, created: boolean): void {
-    if (!(created && uid === this.#creator.uid && gid === this.#workDir?.gid)) {
+    if (!(created && this.#ownedAsCreated({ uid, gid }))) {
       if (fd >= 0) fs.fchownSync(fd, uid, gid);
       else lchownAt(at.dirfd, at.name, uid, gid);
     }

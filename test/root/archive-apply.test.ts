@@ -62,6 +62,26 @@ describe('applyTar: entry types and attributes', { skip: needRoot() }, () => {
     assert.equal(factsOf(path.join(root, 'shared')).perm, 0o2775);
   });
 
+  it('gives every entry its own group, whatever group and setgid bit its directory has', async (t) => {
+    const tar = await packWithTarStream([
+      { header: { name: 'staff', type: 'directory', mode: 0o755, gid: 50 } },
+      { header: { name: 'staff/same', type: 'file', mode: 0o644, gid: 50 }, content: 'a' },
+      { header: { name: 'staff/root', type: 'file', mode: 0o644, gid: 0 }, content: 'b' },
+      { header: { name: 'staff/sub', type: 'directory', mode: 0o755, gid: 50 } },
+      { header: { name: 'staff/link', type: 'symlink', linkname: 'same', gid: 50 } },
+      { header: { name: 'shared', type: 'directory', mode: 0o2775, gid: 50 } },
+      { header: { name: 'shared/root', type: 'file', mode: 0o644, gid: 0 }, content: 'c' },
+      { header: { name: 'shared/same', type: 'file', mode: 0o644, gid: 50 }, content: 'd' },
+      { header: { name: 'shared/fifo', type: 'fifo', mode: 0o600, gid: 0 } },
+    ]);
+    const root = await applyInto(t, tar);
+    const gid = (p: string) => fs.lstatSync(path.join(root, p)).gid;
+    assert.deepEqual(
+      ['staff/same', 'staff/root', 'staff/sub', 'staff/link', 'shared/root', 'shared/same', 'shared/fifo'].map((p) => [p, gid(p)]),
+      [['staff/same', 50], ['staff/root', 0], ['staff/sub', 50], ['staff/link', 50], ['shared/root', 0], ['shared/same', 50], ['shared/fifo', 0]],
+    );
+  });
+
   it('creates relative, absolute and dangling symlinks with their exact targets', async (t) => {
     const tar = await packWithTarStream([
       { header: { name: 'etc/passwd', type: 'file', mode: 0o644 }, content: 'root:x:0:0\n' },
