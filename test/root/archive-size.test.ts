@@ -55,3 +55,18 @@ describe('applyTar: the size it returns', { skip: needRoot() }, () => {
     assert.equal(returned, walked);
   });
 });
+
+describe('directorySize', { skip: needRoot() }, () => {
+  it('reads names as raw bytes, follows no symlink, and counts a hardlinked inode once', (t) => {
+    const root = makeTmpDir(t, 'strata-dirsize-');
+    const bytes = (...parts: Array<string | number[]>) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    // 0xff 0xfe is not UTF-8: a decoded name would not find the file again.
+    fs.mkdirSync(bytes(root, '/', [0xff, 0xfe]));
+    fs.writeFileSync(bytes(root, '/', [0xff, 0xfe], '/', [0xe9, 0x2e, 0x74]), Buffer.alloc(100));
+    fs.linkSync(bytes(root, '/', [0xff, 0xfe], '/', [0xe9, 0x2e, 0x74]), path.join(root, 'hard'));
+    fs.mkdirSync(path.join(root, 'outside'));
+    fs.writeFileSync(path.join(root, 'outside', 'big'), Buffer.alloc(5000));
+    fs.symlinkSync('outside', path.join(root, 'dirlink'));
+    assert.equal(directorySize(root), 100 + 5000 + 'outside'.length);
+  });
+});
