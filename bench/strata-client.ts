@@ -9,6 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { CLI, socketAnswers, spawnLogged, stopPid, waitFor } from '../test/helpers/dockerd';
+import { SERVE_NODE_ARGS } from '../src/node-args';
 
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
 
@@ -23,7 +24,7 @@ export class StrataServer {
   /** start runs Strata from this checkout's build, with `nodeArgs` for node (e.g. --cpu-prof), and sends Init. */
   static async start(dir: string, nodeArgs: readonly string[] = []): Promise<StrataServer> {
     const socket = path.join(dir, 'strata.sock');
-    const child = spawnLogged(process.execPath, [...nodeArgs, CLI, 'serve', '--socket', socket, '--state-dir', path.join(dir, 'state'), '--log-level', 'warn'], path.join(dir, 'strata.log'));
+    const child = spawnLogged(process.execPath, [...SERVE_NODE_ARGS, ...nodeArgs, CLI, 'serve', '--socket', socket, '--state-dir', path.join(dir, 'state'), '--log-level', 'warn'], path.join(dir, 'strata.log'));
     const server = new StrataServer(socket, path.join(dir, 'home'), child);
     try {
       await waitFor('strata socket', () => socketAnswers(socket), 20_000);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 /** The command line: `strata serve` (default), `strata fsck` and `strata version`. */
 import { parseConfig } from './config';
 import { FSCK_USAGE, fsckMain } from './fsck/fsck';

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { socketAnswers } from '../../src/server/listen';
 import { DOCKER, DOCKERD } from './tiers';
+import { SERVE_NODE_ARGS } from '../../src/node-args';
 
 export { socketAnswers };
 
@@ -182,7 +183,7 @@ export class TestDaemon {
 
   /** startStrata runs the plugin from this checkout's build on the daemon's plugin socket. */
   async startStrata(): Promise<void> {
-    this.#strata = spawnLogged(process.execPath, [...(this.opts.strataNodeArgs ?? []), CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug'], path.join(this.base, 'strata.log'));
+    this.#strata = spawnLogged(process.execPath, [...SERVE_NODE_ARGS, ...(this.opts.strataNodeArgs ?? []), CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug'], path.join(this.base, 'strata.log'));
     await waitFor('strata socket', () => socketAnswers(this.pluginSocket), 20_000, () => this.logTail('strata.log'));
   }
 

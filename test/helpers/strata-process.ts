@@ -9,6 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { socketAnswers } from './dockerd';
+import { SERVE_NODE_ARGS } from '../../src/node-args';
 
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
@@ -102,7 +103,7 @@ export class StrataProcess {
   /** start runs `strata serve` and waits until it answers on its socket. */
   async start(): Promise<void> {
     const log = createWriteStream(path.join(this.dir, 'strata.log'), { flags: 'a' });
-    const child = spawn(process.execPath, [CLI, 'serve', '--socket', this.socket, '--state-dir', this.stateDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...SERVE_NODE_ARGS, CLI, 'serve', '--socket', this.socket, '--state-dir', this.stateDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.#child = child;
