@@ -270,8 +270,7 @@ export class LayerStore {
     } catch (err) {
       throw new IoError(`removing layer ${id}`, err);
     }
-    clearTimeout(this.#idle.get(id));
-    this.#idle.delete(id);
+    this.#endIdle(id);
     this.#refs.delete(id);
     this.#infos.delete(id);
     this.#reclaim(trash);
@@ -294,12 +293,16 @@ export class LayerStore {
     await this.#reclaiming;
   }
 
-  /** unmountUnder lazily unmounts everything mounted below `dir`, deepest first. */
+  /** unmountUnder lazily unmounts everything mounted below `dir`, deepest first; a failure is logged and the rest go on. */
   async #unmountUnder(dir: string): Promise<void> {
     const prefix = dir + path.sep;
     const mounts = (await this.#mountsUnderHome()).filter((m) => m.mountPoint.startsWith(prefix));
     for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
-      await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
+      try {
+        await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
+      } catch (err) {
+        this.#d.log.warn({ path: m.mountPoint, err }, 'unmount failed');
+      }
     }
   }
 
@@ -322,9 +325,7 @@ export class LayerStore {
       const merged = layout.mergedDir(id);
       const count = this.#refs.get(id) ?? 0;
       // An unmount still queued behind this get has not run yet: the mount is there to reuse.
-      if (count > 0 || this.#idle.has(id) || this.#unmounting.has(id)) {
-        clearTimeout(this.#idle.get(id));
-        this.#idle.delete(id);
+      if (this.#endIdle(id) || count > 0 || this.#unmounting.has(id)) {
         this.#refs.set(id, count + 1);
         return merged;
       }
@@ -380,12 +381,18 @@ export class LayerStore {
     }
   }
 
-  /** releaseIdle ends the idle period of `id` and queues its unmount behind its lock. */
-  #releaseIdle(id: string): void {
+  /** endIdle stops the idle timer of `id`; it tells whether the layer was idle. */
+  #endIdle(id: string): boolean {
     const timer = this.#idle.get(id);
-    if (!timer) return;
+    if (!timer) return false;
     clearTimeout(timer);
     this.#idle.delete(id);
+    return true;
+  }
+
+  /** releaseIdle ends the idle period of `id` and queues its unmount behind its lock. */
+  #releaseIdle(id: string): void {
+    if (!this.#endIdle(id)) return;
     const done = this.#locks
       .with([id], async () => {
         try {
@@ -401,11 +408,7 @@ export class LayerStore {
 
   /** unmountIdle unmounts `id` if it is mounted without outstanding gets; the caller holds its lock. */
   async #unmountIdle(id: string): Promise<void> {
-    const timer = this.#idle.get(id);
-    if (!timer) return;
-    clearTimeout(timer);
-    this.#idle.delete(id);
-    await this.#unmountMerged(id);
+    if (this.#endIdle(id)) await this.#unmountMerged(id);
   }
 
   async #unmountMerged(id: string): Promise<void> {
@@ -437,14 +440,7 @@ export class LayerStore {
     this.#idle.clear();
     await Promise.all(this.#unmounting.values());
     await this.settled();
-    const mounts = await this.#mountsUnderHome();
-    for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
-      try {
-        await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
-      } catch (err) {
-        this.#d.log.warn({ path: m.mountPoint, err }, 'unmount during cleanup failed');
-      }
-    }
+    await this.#unmountUnder(this.home);
     this.#refs.clear();
   }
 

@@ -173,12 +173,17 @@ export function lstatAt(dirfd: number, path: CPath): LinkStat {
     gid: b.readUInt32LE(24),
     mode: b.readUInt16LE(28),
     ino: b.readBigUInt64LE(32),
-    size: b.readUInt32LE(44) * 2 ** 32 + b.readUInt32LE(40),
+    size: statxSize(),
     // stx_mtime.tv_sec; tv_nsec is never negative, so tv_sec is already rounded down
     mtimeSec: b.readInt32LE(116) * 2 ** 32 + b.readUInt32LE(112),
     rdevMajor: b.readUInt32LE(128),
     rdevMinor: b.readUInt32LE(132),
   };
+}
+
+// stx_size of the last statx, as a number (exact up to 2^53 bytes)
+function statxSize(): number {
+  return statxBuf.readUInt32LE(44) * 2 ** 32 + statxBuf.readUInt32LE(40);
 }
 
 // One name at a time for sizeAt: NAME_MAX is 255 bytes, plus the NUL.
@@ -202,7 +207,7 @@ export function sizeAt(dirfd: number, name: string): EntrySize {
   if (name.length >= nameScratch.length || name.includes('\0') || name.includes('/')) throw new TypeError(`not a directory entry name: ${JSON.stringify(name)}`);
   nameScratch[nameScratch.write(name, 0, 'latin1')] = 0;
   if (c.statx(dirfd, nameScratch, AT_SYMLINK_NOFOLLOW, STATX_NLINK | STATX_INO | STATX_SIZE, statxBuf) !== 0) fail('statx', name);
-  const size = statxBuf.readUInt32LE(44) * 2 ** 32 + statxBuf.readUInt32LE(40);
+  const size = statxSize();
   return statxBuf.readUInt32LE(16) > 1 ? { size, sharedIno: statxBuf.readBigUInt64LE(32) } : { size };
 }
 
