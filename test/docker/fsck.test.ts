@@ -17,6 +17,7 @@ import { TestDaemon, exec, importBusybox, mountsUnder } from '../helpers/dockerd
 import { busyboxLayer, randomFilesLayer, writeImageArchive } from '../helpers/image-archive';
 import { request } from '../helpers/strata-process';
 import { needDocker } from '../helpers/tiers';
+import { eventually } from '../helpers/eventually';
 
 const IMAGE = 'busybox:strata';
 const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
@@ -105,7 +106,7 @@ describe('strata fsck on a real daemon\'s home', { skip: needDocker() }, () => {
     assert.ok(orphans.length >= 1, `the cut load left an unreferenced layer: ${JSON.stringify(report!.findings)}`);
     for (const id of orphans) assert.ok(added.includes(id), `${id} is one of the load's layers`);
     killedLoadLayer = orphans[0]!;
-    assert.deepEqual(readdirSync(path.join(d.home, '.strata', 'staging')), [], 'Strata cleaned the cut ApplyDiff\'s staging');
+    await eventually(() => assert.deepEqual(readdirSync(path.join(d.home, '.strata', 'staging')), [], 'Strata cleaned the cut ApplyDiff\'s staging'));
   });
 
   it('reports, read-only while Strata serves the home, the orphans made through the protocol', async () => {
@@ -169,7 +170,7 @@ describe('strata fsck on a real daemon\'s home', { skip: needDocker() }, () => {
     const left = report!.findings.filter((f) => !f.repaired).map((f) => `${f.kind}:${f.id}`).sort();
     assert.deepEqual(left, [...REMOVABLE, PROTECTED, NOT_DOCKER, killedLoadLayer].map((id) => `unreferenced:${id}`).sort());
     assert.deepEqual(mountsUnder(d.home), [], 'the leaked mount is gone');
-    assert.deepEqual(readdirSync(path.join(d.home, '.strata', 'staging')), []);
+    await eventually(() => assert.deepEqual(readdirSync(path.join(d.home, '.strata', 'staging')), []));
     const again = await fsck(d, '--json');
     assert.deepEqual(kinds(again.report!).filter((k) => !k.startsWith('unreferenced:')), [], 'a second run finds only the orphans');
   });
