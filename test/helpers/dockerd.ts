@@ -7,11 +7,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { socketAnswers } from '../../src/server/listen';
-import { DOCKER, DOCKERD } from './tiers';
+import { BUILDX26, CONTAINERD17, DOCKER, DOCKER26, DOCKERD, DOCKERD26, trixiePath } from './tiers';
 import { SERVE_NODE_ARGS } from '../../src/node-args';
 
 export { socketAnswers };
@@ -89,8 +89,39 @@ export function mountsUnder(dir: string): string[] {
     .filter((m): m is string => !!m && m.startsWith(prefix));
 }
 
+/** The programs a TestDaemon runs; the default is Debian 12's docker.io 20.10 and containerd 1.6. */
+export interface DockerBinaries {
+  dockerd: string;
+  docker: string;
+  containerd: string;
+  /** PATH for containerd and dockerd (the shim comes from containerd's PATH); default process.env.PATH */
+  path?: string;
+  /** a docker CLI plugin to offer the client as `docker buildx` (and BuildKit `docker build`) */
+  buildx?: string;
+}
+
+export const DOCKER20_BINARIES: DockerBinaries = { dockerd: DOCKERD, docker: DOCKER, containerd: 'containerd' };
+/** Docker 26.1.5 and containerd 1.7.24 from Debian 13 (test/setup-trixie.sh; gate with needDocker26). */
+export const DOCKER26_BINARIES: DockerBinaries = { dockerd: DOCKERD26, docker: DOCKER26, containerd: CONTAINERD17, path: trixiePath(), buildx: BUILDX26 };
+
+/** writeDockerConfig makes a DOCKER_CONFIG directory: an empty config.json and, with `buildx`, cli-plugins/docker-buildx linked to it. */
+export async function writeDockerConfig(dir: string, buildx?: string): Promise<string> {
+  await mkdir(path.join(dir, 'cli-plugins'), { recursive: true });
+  await writeFile(path.join(dir, 'config.json'), '{}\n');
+  if (buildx) await symlink(buildx, path.join(dir, 'cli-plugins', 'docker-buildx'));
+  return dir;
+}
+
+/** clientEnv is the docker client's environment: DOCKER_CONFIG set over process.env, or under a caller's own env. */
+export function clientEnv(dockerConfig: string | undefined, env?: NodeJS.ProcessEnv): NodeJS.ProcessEnv | undefined {
+  if (!dockerConfig) return env;
+  return env ? { DOCKER_CONFIG: dockerConfig, ...env } : { ...process.env, DOCKER_CONFIG: dockerConfig };
+}
+
 export interface DaemonOptions {
   driver: 'strata' | 'overlay2';
+  /** which dockerd, docker and containerd to run (default DOCKER20_BINARIES; DOCKER26_BINARIES for the GraphDriver route on Docker 26) */
+  binaries?: DockerBinaries;
   /** extra dockerd flags, e.g. --userns-remap=default */
   dockerdArgs?: string[];
   /** environment for dockerd (e.g. DOCKER_BUILDKIT is a client setting; this is for the daemon) */
@@ -109,12 +140,23 @@ export class TestDaemon {
   #dockerd?: ChildProcess;
   #strata?: ChildProcess;
   #storageDriver: string;
+  readonly binaries: DockerBinaries;
 
   private constructor(base: string, readonly opts: DaemonOptions) {
     this.base = base;
     this.driverName = opts.driver === 'strata' ? `strata-t${randomBytes(4).toString('hex')}` : 'overlay2';
     this.pluginSocket = path.join(PLUGIN_DIR, `${this.driverName}.sock`);
     this.#storageDriver = this.driverName;
+    this.binaries = opts.binaries ?? DOCKER20_BINARIES;
+  }
+
+  /** dockerConfig is the client's DOCKER_CONFIG when the binaries bring a buildx plugin. */
+  get dockerConfig(): string | undefined {
+    return this.binaries.buildx ? path.join(this.base, 'docker-config') : undefined;
+  }
+
+  #env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+    return { ...process.env, ...(this.binaries.path ? { PATH: this.binaries.path } : {}), ...extra };
   }
 
   /** start brings up containerd, Strata (if used) and dockerd, and waits until dockerd answers. */
@@ -125,10 +167,11 @@ export class TestDaemon {
       await writeFile(path.join(base, 'daemon.json'), '{}');
       await writeFile(path.join(base, 'containerd.toml'), '');
       await mkdir(path.join(base, 'data'), { recursive: true });
+      if (d.dockerConfig) await writeDockerConfig(d.dockerConfig, d.binaries.buildx);
       // dockerd refuses a data-root the remapped root cannot traverse (it checks for o+x).
       if (d.remapped) await Promise.all([base, d.dataRoot].map((dir) => chmod(dir, 0o711)));
       if (opts.tmpfsDataRoot) await exec('mount', ['-t', 'tmpfs', '-o', `size=${opts.tmpfsDataRoot},mode=0711`, 'strata-bench', d.dataRoot]);
-      d.#containerd = spawnLogged('containerd', ['--config', path.join(base, 'containerd.toml'), '--root', path.join(base, 'containerd-root'), '--state', path.join(base, 'containerd-state'), '--address', d.containerdSocket], path.join(base, 'containerd.log'));
+      d.#containerd = spawnLogged(d.binaries.containerd, ['--config', path.join(base, 'containerd.toml'), '--root', path.join(base, 'containerd-root'), '--state', path.join(base, 'containerd-state'), '--address', d.containerdSocket], path.join(base, 'containerd.log'), d.#env());
       await waitFor('containerd', () => socketAnswers(d.containerdSocket), 30_000, () => d.logTail('containerd.log'));
       if (opts.driver === 'strata') await d.startStrata();
       await d.startDockerd();
@@ -205,7 +248,7 @@ export class TestDaemon {
       '--iptables=false', '--ip-masq=false', '--bridge=none', '--experimental', '--storage-driver', this.#storageDriver,
       ...(this.opts.dockerdArgs ?? []),
     ];
-    this.#dockerd = spawnLogged(DOCKERD, args, path.join(b, 'dockerd.log'), { ...process.env, ...this.opts.env });
+    this.#dockerd = spawnLogged(this.binaries.dockerd, args, path.join(b, 'dockerd.log'), this.#env(this.opts.env));
     return this.#dockerd;
   }
 
@@ -213,7 +256,7 @@ export class TestDaemon {
     const child = this.#spawnDockerd();
     await waitFor('dockerd', async () => {
       if (child.exitCode !== null) throw new Error('dockerd exited');
-      return (await exec(DOCKER, ['-H', `unix://${this.dockerSocket}`, 'version'], { allowFail: true, timeoutMs: 10_000 })).code === 0;
+      return (await exec(this.binaries.docker, ['-H', `unix://${this.dockerSocket}`, 'version'], { allowFail: true, timeoutMs: 10_000 })).code === 0;
     }, 60_000, () => this.logTail('dockerd.log'));
   }
 
@@ -248,7 +291,7 @@ export class TestDaemon {
 
   /** docker runs the client against this daemon. */
   docker(args: readonly string[], opts: { input?: string | Buffer; allowFail?: boolean; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-    return exec(DOCKER, ['-H', `unix://${this.dockerSocket}`, ...args], opts);
+    return exec(this.binaries.docker, ['-H', `unix://${this.dockerSocket}`, ...args], { ...opts, env: clientEnv(this.dockerConfig, opts.env) });
   }
 
   /** stop ends everything by pid and removes the temp dir; it fails if mounts were left behind. */
