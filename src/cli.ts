@@ -1,13 +1,14 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
-/** The command line: `strata serve` (default), `strata fsck` and `strata version`. */
-import { parseConfig } from './config';
+/** The command line: `strata serve` (default), `strata snapshotter`, `strata fsck` and `strata version`. */
+import { parseConfig, parseSnapshotterConfig } from './config';
 import { FSCK_USAGE, fsckMain } from './fsck/fsck';
 import { VERSION, serve } from './main';
 import { run } from './sys/exec';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
 
-const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL]
+const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL] [--idle-unmount-ms MS]
+       strata snapshotter [--socket PATH] [--root DIR] [--log-level LEVEL]
        strata fsck --home DIR [--docker-root DIR] [--repair] [--remove-unreferenced] [--json]
        strata version
 
@@ -15,6 +16,11 @@ const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-le
   --socket     unix socket to listen on (env STRATA_SOCKET, default /run/docker/plugins/strata.sock)
   --state-dir  where Strata remembers dockerd's Init (env STRATA_STATE_DIR, default /var/lib/strata)
   --log-level  fatal|error|warn|info|debug|trace|silent (env STRATA_LOG_LEVEL, default info)
+  --idle-unmount-ms  how long a layer stays mounted after its last Put (env STRATA_IDLE_UNMOUNT_MS, default 2000)
+
+  snapshotter  run the containerd proxy snapshotter (gRPC)
+  --socket     unix socket to listen on (env STRATA_SNAPSHOTTER_SOCKET, default /run/strata/snapshotter.sock)
+  --root       where snapshots and their catalog live (env STRATA_SNAPSHOTTER_ROOT, default /var/lib/strata/snapshotter)
 
 ${FSCK_USAGE.replace(/^usage: /, '')}`;
 
@@ -26,6 +32,12 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
       await serve(parseConfig(args, process.env));
       return -1;
+    case 'snapshotter': {
+      // Loaded only here: the catalog needs node:sqlite, which the GraphDriver server does not.
+      const { serveSnapshotter } = await import('./snapshotter-main');
+      await serveSnapshotter(parseSnapshotterConfig(args, process.env));
+      return -1;
+    }
     case 'fsck':
       return fsckMain(args, { mounter: new KernelMounter(run), readMounts: readMountInfo }, console.log, console.error);
     case 'version':

@@ -1,4 +1,4 @@
-/** Settings of `strata serve`: one zod schema for flags and environment, with defaults that just work. */
+/** Settings of `strata serve` and `strata snapshotter`: zod schemas for flags and environment, with defaults that just work. */
 import { z } from 'zod';
 
 export const DEFAULT_SOCKET = '/run/docker/plugins/strata.sock';
@@ -6,10 +6,13 @@ export const DEFAULT_STATE_DIR = '/var/lib/strata';
 /** long enough to span docker create → start of one `docker run`, short enough to leave no mounts behind */
 export const DEFAULT_IDLE_UNMOUNT_MS = 2000;
 
+const AbsolutePath = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path');
+const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
+
 export const ConfigSchema = z.object({
-  socket: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_SOCKET),
-  stateDir: z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path').default(DEFAULT_STATE_DIR),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  socket: AbsolutePath.default(DEFAULT_SOCKET),
+  stateDir: AbsolutePath.default(DEFAULT_STATE_DIR),
+  logLevel: LogLevel,
   /** how long a layer stays mounted after its last Put (0: unmount at Put, as overlay2 does) */
   idleUnmountMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_IDLE_UNMOUNT_MS),
 });
@@ -33,25 +36,55 @@ const ENV: Record<string, keyof Config> = {
 export const configFlags = Object.keys(FLAGS);
 
 /**
- * parseConfig reads settings from flags (`--x value` or `--x=value`) over environment variables
- * over defaults. It throws an Error with a readable message for unknown flags or bad values.
+ * readSettings reads settings from flags (`--x value` or `--x=value`) over environment variables
+ * over the schema's defaults. It throws an Error with a readable message for unknown flags or
+ * bad values.
  */
-export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv): Config {
+function readSettings<S extends z.ZodObject>(schema: S, flags: Record<string, string>, envNames: Record<string, string>, args: readonly string[], env: NodeJS.ProcessEnv): Readonly<z.output<S>> {
   const raw: Record<string, string> = {};
-  for (const [name, key] of Object.entries(ENV)) if (env[name]) raw[key] = env[name]!;
+  for (const [name, key] of Object.entries(envNames)) if (env[name]) raw[key] = env[name]!;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    const key = FLAGS[flag];
-    if (!key) throw new Error(`unknown option ${flag} (known: ${configFlags.join(', ')})`);
+    const key = flags[flag];
+    if (!key) throw new Error(`unknown option ${flag} (known: ${Object.keys(flags).join(', ')})`);
     const value = inline ?? args[++i];
     if (value === undefined) throw new Error(`option ${flag} needs a value`);
     raw[key] = value;
   }
-  const parsed = ConfigSchema.safeParse(raw);
+  const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
     throw new Error(`invalid settings: ${issues.join('; ')}`);
   }
   return Object.freeze(parsed.data);
+}
+
+/** parseConfig reads the settings of `strata serve` (see readSettings). */
+export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv): Config {
+  return readSettings(ConfigSchema, FLAGS, ENV, args, env);
+}
+
+export const DEFAULT_SNAPSHOTTER_SOCKET = '/run/strata/snapshotter.sock';
+export const DEFAULT_SNAPSHOTTER_ROOT = '/var/lib/strata/snapshotter';
+
+export const SnapshotterConfigSchema = z.object({
+  socket: AbsolutePath.default(DEFAULT_SNAPSHOTTER_SOCKET),
+  root: AbsolutePath.default(DEFAULT_SNAPSHOTTER_ROOT),
+  logLevel: LogLevel,
+});
+
+/** SnapshotterConfig holds the settings of `strata snapshotter`. */
+export type SnapshotterConfig = Readonly<z.infer<typeof SnapshotterConfigSchema>>;
+
+const SNAPSHOTTER_FLAGS: Record<string, keyof SnapshotterConfig> = { '--socket': 'socket', '--root': 'root', '--log-level': 'logLevel' };
+const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
+  STRATA_SNAPSHOTTER_SOCKET: 'socket',
+  STRATA_SNAPSHOTTER_ROOT: 'root',
+  STRATA_LOG_LEVEL: 'logLevel',
+};
+
+/** parseSnapshotterConfig reads the settings of `strata snapshotter` (see readSettings). */
+export function parseSnapshotterConfig(args: readonly string[], env: NodeJS.ProcessEnv): SnapshotterConfig {
+  return readSettings(SnapshotterConfigSchema, SNAPSHOTTER_FLAGS, SNAPSHOTTER_ENV, args, env);
 }

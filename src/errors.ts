@@ -98,10 +98,23 @@ export class IoError extends StrataError {
   readonly errno: string | undefined;
   constructor(what: string, cause: unknown) {
     const errno = (cause as NodeJS.ErrnoException | undefined)?.code;
-    const detail = errno === 'ENOSPC' ? 'no space left on device' : errno === 'EDQUOT' ? 'disk quota exceeded' : String((cause as Error)?.message ?? cause);
+    const detail = errno === 'ENOSPC' ? 'no space left on device' : errno === 'EDQUOT' ? 'disk quota exceeded' : withoutPath(cause);
     super('STRATA_ERR_IO', `${what}: ${detail}`, { cause });
     this.errno = errno;
   }
+}
+
+/**
+ * withoutPath gives an error's message without the host path that Node appends to system errors
+ * ("EACCES: permission denied, open '/var/lib/…'" becomes "EACCES: permission denied"): messages
+ * go to clients, which must not learn where the store lives.
+ */
+function withoutPath(cause: unknown): string {
+  const message = String((cause as Error)?.message ?? cause);
+  const { syscall, path } = (cause ?? {}) as NodeJS.ErrnoException;
+  if (!syscall || path === undefined) return message;
+  const cut = message.indexOf(`, ${syscall}`);
+  return cut > 0 ? message.slice(0, cut) : message;
 }
 
 /** errnoOf returns the Node errno code of an error, or undefined. */

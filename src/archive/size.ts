@@ -38,3 +38,46 @@ export function directorySize(root: string): number {
   walk('');
   return size;
 }
+
+/** DiskUsage is what a tree takes on disk: allocated bytes, and inodes. */
+export interface DiskUsage {
+  size: number;
+  inodes: number;
+}
+
+/**
+ * diskUsage counts a tree the way containerd's snapshotters do (continuity's fs.DiskUsage):
+ * every inode once, the root included, at its allocated size (512-byte blocks), so `ctr
+ * snapshots usage`, `docker system df` and a kubelet see the same numbers as with overlayfs.
+ * An entry that vanishes during the walk (a running container deletes it) is not counted.
+ */
+export function diskUsage(root: string): DiskUsage {
+  const br = new ByteRoot(root);
+  const seen = new Set<string>();
+  let size = 0;
+  const count = (abs: fs.PathLike): fs.Stats | undefined => {
+    const st = fs.lstatSync(abs, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const key = `${st.dev}:${st.ino}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      size += st.blocks * 512;
+    }
+    return st;
+  };
+  const walk = (rel: string): void => {
+    let names: string[];
+    try {
+      names = fs.readdirSync(br.path(rel), { encoding: 'latin1' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const name of names) {
+      const child = joinRel(rel, name);
+      if (count(br.path(child))?.isDirectory()) walk(child);
+    }
+  };
+  if (count(root)?.isDirectory()) walk('');
+  return { size, inodes: seen.size };
+}

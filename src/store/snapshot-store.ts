@@ -1,0 +1,274 @@
+/**
+ * The overlay snapshot store: containerd's snapshot contract (`core/snapshots.ts`) over
+ * directories named by catalog id, `snapshots/<id>/{fs,work}`, with the catalog in SQLite.
+ *
+ * Catalog and directories agree at every instant a crash can stop us:
+ * - a new snapshot is built in staging and renamed to `snapshots/<id>` inside the catalog
+ *   transaction that creates its row, so a crash leaves at most a directory without a row;
+ * - a removed snapshot's row goes first, its directory afterwards, in the background;
+ * - directories without a row (and everything in staging) are deleted when the store opens
+ *   and by cleanup.
+ * Catalog transactions are synchronous and never span an await, so no two interleave.
+ */
+import { randomBytes } from 'node:crypto';
+import { lchownSync, lstatSync, renameSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { diskUsage } from '../archive/size';
+import type { Kind, Labels, Mount, SnapshotInfo, Snapshotter, Usage } from '../core/snapshots';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  IoError,
+  NotFoundError,
+  StrataError,
+} from '../errors';
+import type { Logger } from '../sys/log';
+import type { RemoveTree } from '../sys/remove-tree';
+import { Catalog, type SnapshotRow } from './catalog';
+import { checkKey, checkLabels } from './snapshot-keys';
+import { SnapshotLayout, snapshotIdOfDir } from './snapshot-layout';
+import { planSnapshotMounts } from './snapshot-mounts';
+
+export interface SnapshotStoreDeps {
+  layout: SnapshotLayout;
+  log: Logger;
+  /** overlay options the kernel supports that keep upper dirs plain diffs (see sys/probe) */
+  mountOptions: readonly string[];
+  /** removeTree deletes removed snapshots' trees (out of process: see sys/remove-tree) */
+  removeTree: RemoveTree;
+}
+
+const quote = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
+const nowUs = () => Date.now() * 1000;
+
+export class SnapshotStore implements Snapshotter {
+  readonly #d: SnapshotStoreDeps;
+  readonly #catalog: Catalog;
+  /** staging dirs of creates in progress, which cleanup must leave alone */
+  readonly #building = new Set<string>();
+  /** removed snapshots' trees are deleted one after another, after the Remove has answered */
+  #reclaiming: Promise<void> = Promise.resolve();
+
+  private constructor(deps: SnapshotStoreDeps, catalog: Catalog) {
+    this.#d = deps;
+    this.#catalog = catalog;
+  }
+
+  /** open creates the root if needed, opens the catalog and deletes what a crash left behind. */
+  static async open(deps: SnapshotStoreDeps): Promise<SnapshotStore> {
+    const { layout } = deps;
+    await mkdir(layout.root, { recursive: true, mode: 0o700 });
+    await mkdir(layout.snapshotsDir(), { recursive: true, mode: 0o700 });
+    await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
+    const store = new SnapshotStore(deps, Catalog.open(layout.catalogFile()));
+    await store.cleanup();
+    return store;
+  }
+
+  get root(): string {
+    return this.#d.layout.root;
+  }
+
+  async stat(key: string): Promise<SnapshotInfo> {
+    return this.#catalog.info(this.#row(checkKey(key)));
+  }
+
+  async update(info: Pick<SnapshotInfo, 'name' | 'labels'>, fieldPaths: readonly string[]): Promise<SnapshotInfo> {
+    checkKey(info.name, 'name');
+    const given = checkLabels(info.labels);
+    return this.#catalog.transaction(() => {
+      const row = this.#row(info.name);
+      let next: Labels = fieldPaths.length === 0 ? given : this.#catalog.labels(row.id);
+      for (const p of fieldPaths) {
+        if (p === 'labels') next = { ...given };
+        else if (p.startsWith('labels.') && p.length > 'labels.'.length) {
+          const name = p.slice('labels.'.length);
+          if (given[name] === undefined) delete next[name];
+          else next[name] = given[name];
+        } else throw new InvalidArgumentError(`cannot update field ${quote(p)} of snapshot ${quote(info.name)}: only labels can change`);
+      }
+      this.#catalog.setLabels(row.id, checkLabels(next), nowUs());
+      return this.#catalog.info(this.#catalog.byId(row.id)!);
+    });
+  }
+
+  async usage(key: string): Promise<Usage> {
+    const row = this.#row(checkKey(key));
+    if (row.kind === 'active') return this.#measure(row.id, key);
+    return { size: row.size, inodes: row.inodes };
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const row = this.#row(checkKey(key));
+    if (row.kind === 'committed') throw new FailedPreconditionError(`snapshot ${quote(key)} is committed: only active snapshots and views have mounts`);
+    return this.#plan(row.id, row.kind, this.#catalog.parentIds(row.id));
+  }
+
+  prepare(key: string, parent: string, labels: Labels): Promise<Mount[]> {
+    return this.#create('active', key, parent, labels);
+  }
+
+  view(key: string, parent: string, labels: Labels): Promise<Mount[]> {
+    return this.#create('view', key, parent, labels);
+  }
+
+  async commit(name: string, key: string, labels: Labels): Promise<void> {
+    checkKey(name, 'name');
+    checkKey(key);
+    const kept = checkLabels(labels);
+    const row = this.#committable(name, key);
+    const usage = this.#measure(row.id, key);
+    this.#catalog.transaction(() => {
+      // Checked again: the snapshot may have changed while its usage was measured.
+      if (this.#committable(name, key).id !== row.id) throw new NotFoundError(`snapshot ${quote(key)} does not exist`);
+      this.#catalog.commit(row.id, name, kept, usage, nowUs());
+    });
+  }
+
+  async remove(key: string): Promise<void> {
+    checkKey(key);
+    const id = this.#catalog.transaction(() => {
+      const row = this.#row(key);
+      // containerd's own tests look for "remove" in this message.
+      if (this.#catalog.hasChildren(row.id)) throw new FailedPreconditionError(`cannot remove snapshot ${quote(key)}: it has children`);
+      this.#catalog.delete(row.id);
+      return row.id;
+    });
+    this.#discard(this.#d.layout.snapshotDir(id));
+  }
+
+  async list(): Promise<SnapshotInfo[]> {
+    return this.#catalog.all();
+  }
+
+  /** cleanup deletes snapshot dirs the catalog does not know and staging leftovers, then waits for every delete. */
+  async cleanup(): Promise<void> {
+    const { layout } = this.#d;
+    const known = this.#catalog.ids();
+    for (const name of await readdir(layout.snapshotsDir())) {
+      const id = snapshotIdOfDir(name);
+      if (id !== undefined && known.has(id)) continue;
+      this.#d.log.warn({ dir: name }, 'deleting a snapshot directory the catalog does not know');
+      this.#discard(path.join(layout.snapshotsDir(), name));
+    }
+    for (const name of await readdir(layout.stagingDir())) {
+      if (!this.#building.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
+    }
+    await this.settled();
+  }
+
+  /** settled resolves once the trees of removed snapshots are deleted. */
+  async settled(): Promise<void> {
+    await this.#reclaiming;
+  }
+
+  async close(): Promise<void> {
+    await this.settled();
+    this.#catalog.close();
+  }
+
+  #row(key: string): SnapshotRow {
+    const row = this.#catalog.byKey(key);
+    if (!row) throw new NotFoundError(`snapshot ${quote(key)} does not exist`);
+    return row;
+  }
+
+  /** committable returns the active snapshot `key`, checking in containerd's order that `name` is free. */
+  #committable(name: string, key: string): SnapshotRow {
+    if (this.#catalog.byKey(name)) throw new AlreadyExistsError(`snapshot ${quote(name)} already exists`);
+    const row = this.#row(key);
+    if (row.kind !== 'active') throw new FailedPreconditionError(`snapshot ${quote(key)} is not active: only an active snapshot can be committed`);
+    return row;
+  }
+
+  #measure(id: number, key: string): Usage {
+    try {
+      return diskUsage(this.#d.layout.fsDir(id));
+    } catch (err) {
+      throw new IoError(`measuring snapshot ${quote(key)}`, err);
+    }
+  }
+
+  #plan(id: number, kind: Exclude<Kind, 'committed'>, parentIds: readonly number[]): Mount[] {
+    return planSnapshotMounts(this.#d.layout, { id, kind, parentIds, featureOptions: this.#d.mountOptions });
+  }
+
+  async #create(kind: 'active' | 'view', key: string, parent: string, labels: Labels): Promise<Mount[]> {
+    checkKey(key);
+    if (parent) checkKey(parent, 'parent');
+    const kept = checkLabels(labels);
+    // Refused before any disk work; checked again inside the transaction.
+    if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
+    const { layout } = this.#d;
+    const name = `new-${randomBytes(6).toString('hex')}`;
+    const staging = path.join(layout.stagingDir(), name);
+    this.#building.add(name);
+    let placed: string | undefined;
+    try {
+      await mkdir(staging, { mode: 0o700 });
+      await mkdir(path.join(staging, 'fs'), { mode: 0o755 });
+      if (kind === 'active') await mkdir(path.join(staging, 'work'), { mode: 0o711 });
+      const { id, parentIds } = this.#catalog.transaction(() => {
+        if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
+        const parentRow = parent ? this.#parentRow(parent) : undefined;
+        const id = this.#catalog.insert(key, parentRow?.id ?? null, kind, kept, nowUs());
+        const parentIds = parentRow ? [parentRow.id, ...this.#catalog.parentIds(parentRow.id)] : [];
+        if (parentRow) {
+          // As containerd does: a child's root has its parent's owner (user-namespaced images).
+          const owner = lstatSync(layout.fsDir(parentRow.id));
+          lchownSync(path.join(staging, 'fs'), owner.uid, owner.gid);
+        }
+        renameSync(staging, layout.snapshotDir(id));
+        placed = layout.snapshotDir(id);
+        return { id, parentIds };
+      });
+      placed = undefined;
+      return this.#plan(id, kind, parentIds);
+    } catch (err) {
+      // The transaction rolled back: nothing but directories to undo.
+      this.#discard(placed ?? staging);
+      if (err instanceof StrataError) throw err;
+      throw new IoError(`creating snapshot ${quote(key)}`, err);
+    } finally {
+      this.#building.delete(name);
+    }
+  }
+
+  #parentRow(parent: string): SnapshotRow {
+    const row = this.#catalog.byKey(parent);
+    if (!row) throw new NotFoundError(`parent snapshot ${quote(parent)} does not exist`);
+    if (row.kind !== 'committed') throw new InvalidArgumentError(`parent snapshot ${quote(parent)} is not committed`);
+    return row;
+  }
+
+  /** discard moves a directory into staging at once and deletes it in the background. */
+  #discard(dir: string): void {
+    const { layout, log } = this.#d;
+    let target = dir;
+    if (path.dirname(dir) !== layout.stagingDir()) {
+      target = path.join(layout.stagingDir(), `rm-${randomBytes(6).toString('hex')}`);
+      try {
+        renameSync(dir, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        // Left where it is: cleanup and the next start find it again.
+        log.warn({ path: dir, err }, 'could not move a snapshot directory out of the way');
+        return;
+      }
+    }
+    this.#reclaim(target);
+  }
+
+  #reclaim(dir: string): void {
+    this.#reclaiming = this.#reclaiming.then(async () => {
+      try {
+        await this.#d.removeTree(dir);
+      } catch (err) {
+        // What is left stays in staging, which cleanup and the next start empty.
+        this.#d.log.warn({ path: dir, err }, 'deleting a removed snapshot failed');
+      }
+    });
+  }
+}
