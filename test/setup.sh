@@ -19,3 +19,4 @@ if ((${#missing[@]})); then
 fi
 bash test/setup-trixie.sh  # Docker 26 + containerd 1.7 from Debian 13 into /opt/strata-test/trixie, not installed
 npm ci --no-audit --no-fund
+bash test/setup-node.sh  # the tested Node.js lines (22, 24, 26) into /opt/strata-test/node; the system node stays
