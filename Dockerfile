@@ -3,10 +3,11 @@
 # `docker plugin create` turns that directory into the plugin.
 #
 # The build stage compiles src/ with the dev dependencies and assembles the runtime tree with
-# plugin/make-rootfs.sh (node, util-linux mount/umount and their libraries, dist/src and the
-# production node_modules); the final image holds that tree and nothing else. Pin NODE_IMAGE by
-# digest for byte-identical rebuilds.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# plugin/make-rootfs.sh (the pinned node, util-linux mount/umount and their libraries, dist/src
+# and the production node_modules); the final image holds that tree and nothing else. NODE_IMAGE
+# runs the build only, and is the same node as make-rootfs.sh's pin; pin it by digest for
+# byte-identical rebuilds.
+ARG NODE_IMAGE=node:26.12.1-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io containerd runc busybox-static tar attr util-linux e2fsprogs docker-registry openssl debootstrap libcap2-bin)
+packages=(docker.io containerd runc busybox-static tar attr util-linux e2fsprogs docker-registry openssl debootstrap libcap2-bin libatomic1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

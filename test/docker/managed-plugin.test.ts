@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import { lgetxattr, makedev } from '../../src/sys/libc';
-import { TestDaemon, importBusybox, mountsUnder } from '../helpers/dockerd';
+import { TestDaemon, exec, importBusybox, mountsUnder } from '../helpers/dockerd';
 import {
   LoopbackRegistry,
   PLUGIN_VERSION,
@@ -122,6 +122,13 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
       assert.ok((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').includes('STRATA_LOG_LEVEL=debug'));
       assert.deepEqual(effectiveCapabilities(pid).sort(), [...DOCKER_DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'].sort());
       assert.deepEqual(networkOf(pid), { ownNamespace: true, interfaces: ['lo'] });
+    });
+
+    it('the plugin runs the node build that plugin/make-rootfs.sh pins, not the build host\'s', async () => {
+      const pinned = /^node_version=(\S+)$/m.exec(await readFile(path.join(__dirname, '..', '..', '..', 'plugin', 'make-rootfs.sh'), 'utf8'))![1];
+      const pid = await waitForPluginPid(d, id);
+      // The plugin's own /usr/bin/node, seen through its root; it runs here with the host's libraries.
+      assert.equal((await exec(`/proc/${pid}/root/usr/bin/node`, ['--version'])).stdout.trim(), `v${pinned}`);
     });
 
     it('dockerd restarted with -s strata:<version> initialises Strata with a Home under the propagated mount', async () => {
