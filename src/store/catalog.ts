@@ -101,7 +101,8 @@ export class Catalog {
       this.#db.exec('COMMIT');
       return result;
     } catch (err) {
-      this.#db.exec('ROLLBACK');
+      // A COMMIT that failed (disk full) may have ended the transaction already.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       throw err;
     }
   }

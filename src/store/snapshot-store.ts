@@ -11,7 +11,7 @@
  * Catalog transactions are synchronous and never span an await, so no two interleave.
  */
 import { randomBytes } from 'node:crypto';
-import { lchownSync, lstatSync, renameSync } from 'node:fs';
+import { lchownSync, lstatSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { diskUsage } from '../archive/size';
@@ -201,6 +201,7 @@ export class SnapshotStore implements Snapshotter {
     const kept = checkLabels(labels);
     // Refused before any disk work; checked again inside the transaction.
     if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
+    if (parent) this.#parentRow(parent);
     const { layout } = this.#d;
     const name = `new-${randomBytes(6).toString('hex')}`;
     const staging = path.join(layout.stagingDir(), name);
@@ -227,8 +228,8 @@ export class SnapshotStore implements Snapshotter {
       placed = undefined;
       return this.#plan(id, kind, parentIds);
     } catch (err) {
-      // The transaction rolled back: nothing but directories to undo.
-      this.#discard(placed ?? staging);
+      // The transaction rolled back: nothing but two empty directories to undo, at once.
+      rmSync(placed ?? staging, { recursive: true, force: true });
       if (err instanceof StrataError) throw err;
       throw new IoError(`creating snapshot ${quote(key)}`, err);
     } finally {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_IDLE_UNMOUNT_MS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, configFlags, parseConfig } from '../../src/config';
+import { DEFAULT_IDLE_UNMOUNT_MS, DEFAULT_SOCKET, DEFAULT_STATE_DIR, configFlags, parseConfig, parseSnapshotterConfig } from '../../src/config';
 
 describe('parseConfig', () => {
   it('uses the defaults with no flags and no environment', () => {
@@ -53,5 +53,18 @@ describe('parseConfig', () => {
 
   it('refuses an unknown log level', () => {
     assert.throws(() => parseConfig(['--log-level', 'loud'], {}), /logLevel/);
+  });
+});
+
+describe('parseSnapshotterConfig', () => {
+  it('defaults to /run/strata/snapshotter.sock and /var/lib/strata/snapshotter', () => {
+    assert.deepEqual({ ...parseSnapshotterConfig([], {}) }, { socket: '/run/strata/snapshotter.sock', root: '/var/lib/strata/snapshotter', logLevel: 'info' });
+  });
+
+  it('takes flags over the environment and refuses relative paths and unknown flags', () => {
+    const c = parseSnapshotterConfig(['--root=/srv/snap', '--log-level', 'warn'], { STRATA_SNAPSHOTTER_SOCKET: '/run/x.sock', STRATA_SNAPSHOTTER_ROOT: '/env/root' });
+    assert.deepEqual({ ...c }, { socket: '/run/x.sock', root: '/srv/snap', logLevel: 'warn' });
+    assert.throws(() => parseSnapshotterConfig(['--root', 'snap'], {}), /root: must be an absolute path/);
+    assert.throws(() => parseSnapshotterConfig(['--state-dir', '/x'], {}), /unknown option --state-dir.*--root/);
   });
 });
