@@ -20,7 +20,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
   const store = await SnapshotStore.open({
     layout: new SnapshotLayout(config.root),
     log,
-    mountOptions: features.extraMountOptions,
+    mountOptions: features.snapshotMountOptions,
     removeTree: treeRemover(run),
   });
   const server = await startSnapshotServer({ store, log }, config.socket);

@@ -2,7 +2,7 @@
  * Host checks, run once when a home is taken into use. Their results are plain data handed
  * down to the store; nothing re-probes per request.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, readFile, rename, rm, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { NotSupportedError, errnoOf } from '../errors';
@@ -15,6 +15,8 @@ export interface HostFeatures {
   dTypeSupported: boolean;
   /** mount options the kernel understands and that keep the upper dir a faithful diff */
   extraMountOptions: string[];
+  /** the same for the mounts the snapshotter describes, leaving out what the kernel already defaults to (see snapshotOptionsFor) */
+  snapshotMountOptions: string[];
   nativeDiff: boolean;
 }
 
@@ -49,15 +51,39 @@ export function overlayOptionsFor(knownParams: ReadonlySet<string>): string[] {
   return opts;
 }
 
+/**
+ * snapshotOptionsFor picks the options of the overlay mounts the snapshotter hands to
+ * containerd: index=off and redirect_dir=off where the kernel knows them, and metacopy=off
+ * only where the kernel turns metacopy on by default. BuildKit reads these options to diff a
+ * snapshot through its upper dir, and any option outside the few it knows (metacopy=off is
+ * one) sends it to containerd's walking differ, which is slower and fails on images with 0/0
+ * character devices; containerd's own overlayfs snapshotter sends index=off alone.
+ */
+export function snapshotOptionsFor(params: ReadonlyMap<string, string>): string[] {
+  const opts: string[] = [];
+  if (params.has('index')) opts.push('index=off');
+  if (params.has('redirect_dir')) opts.push('redirect_dir=off');
+  if (params.get('metacopy') === 'Y') opts.push('metacopy=off');
+  return opts;
+}
+
 async function kernelHasOverlay(): Promise<boolean> {
   if (existsSync(OVERLAY_PARAMS)) return true;
   const text = await readFile('/proc/filesystems', 'utf8').catch(() => '');
   return /\toverlay$/m.test(text);
 }
 
-function knownOverlayParams(): Set<string> {
-  const names = ['index', 'redirect_dir', 'metacopy'];
-  return new Set(names.filter((n) => existsSync(path.join(OVERLAY_PARAMS, n))));
+/** overlayParams reads the kernel's defaults of the overlay parameters that shape a diff (absent ones are unknown to it). */
+function overlayParams(): Map<string, string> {
+  const params = new Map<string, string>();
+  for (const name of ['index', 'redirect_dir', 'metacopy']) {
+    try {
+      params.set(name, readFileSync(path.join(OVERLAY_PARAMS, name), 'utf8').trim());
+    } catch {
+      // an older kernel without this parameter
+    }
+  }
+  return params;
 }
 
 /**
@@ -87,9 +113,10 @@ export async function probeHost(home: string, mounter: Mounter): Promise<HostFea
           'or put the docker data-root on another filesystem',
       );
     }
-    const extraMountOptions = overlayOptionsFor(knownOverlayParams());
+    const params = overlayParams();
+    const extraMountOptions = overlayOptionsFor(new Set(params.keys()));
     const nativeDiff = await testMount(scratch, mounter, extraMountOptions);
-    return { backingFs, dTypeSupported, extraMountOptions, nativeDiff };
+    return { backingFs, dTypeSupported, extraMountOptions, snapshotMountOptions: snapshotOptionsFor(params), nativeDiff };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

@@ -25,7 +25,7 @@ import { makeTmpDir } from '../helpers/tmp-dir';
 async function openStore(root: string): Promise<SnapshotStore> {
   fs.mkdirSync(root, { recursive: true });
   const features = await probeHost(root, new KernelMounter(run));
-  return SnapshotStore.open({ layout: new SnapshotLayout(root), log: memoryLogger().log, mountOptions: features.extraMountOptions, removeTree: treeRemover(run) });
+  return SnapshotStore.open({ layout: new SnapshotLayout(root), log: memoryLogger().log, mountOptions: features.snapshotMountOptions, removeTree: treeRemover(run) });
 }
 
 async function fixture(t: TestContext) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backingFsName, overlayOptionsFor } from '../../../src/sys/probe';
+import { backingFsName, overlayOptionsFor, snapshotOptionsFor } from '../../../src/sys/probe';
 
 describe('probe (pure parts)', () => {
   it('names backing filesystems as docker info does', () => {
@@ -16,5 +16,13 @@ describe('probe (pure parts)', () => {
     assert.deepEqual(overlayOptionsFor(new Set(['index', 'redirect_dir', 'metacopy', 'xino_auto'])), ['index=off', 'redirect_dir=off', 'metacopy=off']);
     assert.deepEqual(overlayOptionsFor(new Set(['index'])), ['index=off']);
     assert.deepEqual(overlayOptionsFor(new Set()), []);
+  });
+
+  it('gives snapshot mounts metacopy=off only where the kernel defaults to metacopy on (BuildKit knows no metacopy option)', () => {
+    const params = (metacopy: string) => new Map([['index', 'N'], ['redirect_dir', 'N'], ['metacopy', metacopy]]);
+    assert.deepEqual(snapshotOptionsFor(params('N')), ['index=off', 'redirect_dir=off']);
+    assert.deepEqual(snapshotOptionsFor(params('Y')), ['index=off', 'redirect_dir=off', 'metacopy=off']);
+    assert.deepEqual(snapshotOptionsFor(new Map([['index', 'Y']])), ['index=off']);
+    assert.deepEqual(snapshotOptionsFor(new Map()), []);
   });
 });
