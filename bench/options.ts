@@ -23,6 +23,8 @@ export interface Profile {
   rounds: number;
   /** repetitions per round of the cheap operations (run, create+rm, diff, ps -s) */
   samplesPerRound: number;
+  /** committed snapshots in each store for the containerd route's call latency (ctrd-calls) */
+  ctrdSnapshots: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -38,6 +40,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     depths: [1, 4],
     rounds: 1,
     samplesPerRound: 1,
+    ctrdSnapshots: 100,
   },
   full: {
     name: 'full',
@@ -51,12 +54,18 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     depths: [1, 32, 125],
     rounds: 6,
     samplesPerRound: 5,
+    ctrdSnapshots: 2_000,
   },
 };
 
 /** BENCHMARK_GROUPS are the names `--only` accepts. */
-export const BENCHMARK_GROUPS = ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps', 'layer', 'scale-load', 'scale-depth'] as const;
+export const BENCHMARK_GROUPS = ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps', 'layer', 'scale-load', 'scale-depth',
+  'ctrd-load', 'ctrd-run', 'ctrd-create', 'ctrd-commit', 'ctrd-calls'] as const;
 export type BenchmarkGroup = (typeof BENCHMARK_GROUPS)[number];
+/** GROUP_ALIASES are `--only` names for several groups: `containerd` is the containerd route (Docker 26 on the containerd store). */
+export const GROUP_ALIASES: Record<string, BenchmarkGroup[]> = {
+  containerd: BENCHMARK_GROUPS.filter((g) => g.startsWith('ctrd-')),
+};
 
 export interface BenchOptions {
   profile: Profile;
@@ -71,13 +80,15 @@ export interface BenchOptions {
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--samples N] [--only a,b,...] [--tmpfs]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--samples N] [--only a,b,...] [--tmpfs] [--snapshots N]
                         [--cpu-prof] [--debian debootstrap|synthetic] [--cache DIR] [--out DIR]
 
   --quick      small corpus, 1 round (the smoke test's profile); default is the full profile
   --rounds N   rounds per benchmark; sides alternate A B, B A, ... so every side goes first as often
   --samples N  repetitions per round of the cheap operations (run, create+rm, diff, ps -s)
   --only LIST  benchmarks to run: ${BENCHMARK_GROUPS.join(', ')}
+               (containerd = all the ctrd-* ones)
+  --snapshots N  snapshots in each store for ctrd-calls (full: 2000, quick: 100)
   --tmpfs      both data-roots and the layer scratch dir on tmpfs (CPU cost without the disk)
   --cpu-prof   run Strata under node --cpu-prof and print its hottest functions
   --debian     where the Debian rootfs comes from (full: debootstrap, quick: synthetic)
@@ -91,9 +102,9 @@ function positiveInt(flag: string, value: string | undefined): number {
 }
 
 function groupsOf(value: string | undefined): Set<BenchmarkGroup> {
-  const names = (value ?? '').split(',').filter(Boolean);
+  const names = (value ?? '').split(',').filter(Boolean).flatMap((n) => GROUP_ALIASES[n] ?? [n]);
   const unknown = names.filter((n) => !(BENCHMARK_GROUPS as readonly string[]).includes(n));
-  if (names.length === 0 || unknown.length > 0) throw new Error(`--only takes a list of ${BENCHMARK_GROUPS.join(', ')}; got ${JSON.stringify(value)}`);
+  if (names.length === 0 || unknown.length > 0) throw new Error(`--only takes a list of ${[...BENCHMARK_GROUPS, ...Object.keys(GROUP_ALIASES)].join(', ')}; got ${JSON.stringify(value)}`);
   return new Set(names as BenchmarkGroup[]);
 }
 
@@ -115,6 +126,7 @@ export function parseOptions(argv: readonly string[], repoDir: string): BenchOpt
       case '--quick': profile = { ...PROFILES.quick }; break;
       case '--rounds': overrides.rounds = positiveInt(flag, value()); break;
       case '--samples': overrides.samplesPerRound = positiveInt(flag, value()); break;
+      case '--snapshots': overrides.ctrdSnapshots = positiveInt(flag, value()); break;
       case '--only': opts.only = groupsOf(value()); break;
       case '--tmpfs': opts.tmpfs = true; break;
       case '--cpu-prof': opts.cpuProf = true; break;

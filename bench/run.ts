@@ -16,8 +16,10 @@ import { materializeTree } from '../test/helpers/corpus';
 import { asTreeNodes, smallFiles } from './corpus/trees';
 import { formatProfile, summariseProfiles, type ProfileSummary } from './cpu-profile';
 import { DockerBench, SIDES, type SideName } from './docker-bench';
+import { CTRD_GROUPS, ContainerdBench, missingContainerdRoute } from './containerd-bench';
+import { formatContainerdTable } from './containerd-report';
 import { runLayerBench, type LayerBenchResult } from './layer-bench';
-import { machineFacts, parseOptions, type BenchOptions } from './options';
+import { BENCHMARK_GROUPS, machineFacts, parseOptions, type BenchOptions } from './options';
 import { REPORT_SCHEMA, RSS_TARGET_MIB, formatTable, summarise, writeReport, type Report } from './report';
 import { StrataServer } from './strata-client';
 
@@ -102,6 +104,26 @@ async function dockerBench(opts: BenchOptions, corpus: Corpus, work: string, pro
   return bench;
 }
 
+/** containerdBench runs the selected ctrd-* benchmarks: Strata's snapshotter vs containerd's overlayfs under Docker 26. */
+async function containerdBench(opts: BenchOptions, corpus: Corpus, work: string): Promise<ContainerdBench> {
+  const { only, profile } = opts;
+  const bench = await ContainerdBench.start(work, profile, progress, (fn) => void cleanups.push(fn));
+  await bench.prepare();
+  if (only.has('ctrd-load')) {
+    for (const [id, img] of [['ctrd-load-debian', corpus.debian], ['ctrd-load-small', corpus.small], ['ctrd-load-big', corpus.big], ['ctrd-load-many', corpus.many]] as const) await bench.load(id, img);
+  }
+  if (only.has('ctrd-run')) await bench.run();
+  if (only.has('ctrd-create')) await bench.createRemove();
+  if (only.has('ctrd-commit')) {
+    const data = path.join(work, 'ctrd-commit-data');
+    await materializeTree(data, asTreeNodes(smallFiles('data', profile.commitFiles, () => Math.floor((profile.commitMiB * 2 ** 20) / profile.commitFiles))));
+    await bench.commit(data);
+  }
+  if (only.has('ctrd-calls')) await bench.calls();
+  await bench.stop();
+  return bench;
+}
+
 function corpusFacts(c: Corpus, opts: BenchOptions): Record<string, unknown> {
   const { debianLayer, scaling, depth, ...images } = c;
   return {
@@ -115,6 +137,11 @@ function corpusFacts(c: Corpus, opts: BenchOptions): Record<string, unknown> {
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2), REPO);
   checkHost();
+  const missing = [...opts.only].some((g) => (CTRD_GROUPS as readonly string[]).includes(g)) ? missingContainerdRoute() : undefined;
+  if (missing && opts.only.size === BENCHMARK_GROUPS.length) {
+    progress(`skipping the containerd route (ctrd-*): ${missing} is missing (sudo bash test/setup-trixie.sh)`);
+    for (const g of CTRD_GROUPS) opts.only.delete(g);
+  } else if (missing) throw new Error(`the containerd route needs ${missing}: run sudo bash test/setup-trixie.sh first`);
   const startedAt = new Date(started).toISOString();
   const machine = machineFacts();
   progress(`profile ${opts.profile.name}, ${opts.profile.rounds} round(s), benchmarks: ${[...opts.only].join(', ')}${opts.tmpfs ? ', on tmpfs' : ''}`);
@@ -124,10 +151,12 @@ async function main(): Promise<void> {
   const work = await makeWorkDir(opts.tmpfs);
   let layer: LayerBenchResult | undefined;
   let docker: DockerBench | undefined;
+  let ctrd: ContainerdBench | undefined;
   try {
     if (opts.only.has('layer')) layer = await layerBench(opts, corpus, work, profileDir);
-    const dockerGroups = [...opts.only].filter((g) => g !== 'layer');
+    const dockerGroups = [...opts.only].filter((g) => g !== 'layer' && !g.startsWith('ctrd-'));
     if (dockerGroups.length) docker = await dockerBench(opts, corpus, work, profileDir);
+    if ([...opts.only].some((g) => g.startsWith('ctrd-'))) ctrd = await containerdBench(opts, corpus, work);
   } finally {
     await cleanUp();
   }
@@ -139,11 +168,13 @@ async function main(): Promise<void> {
     options: { profile: opts.profile, only: [...opts.only], tmpfs: opts.tmpfs, cpuProf: opts.cpuProf },
     machine: { ...machine, tmpfs: opts.tmpfs, loadavgAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100), dockerd: (await exec(DOCKERD, ['--version'])).stdout.trim() },
     corpus: corpusFacts(corpus, opts),
-    results: [...(layer?.comparisons ?? []), ...(docker?.results ?? [])].map(summarise),
+    results: [...(layer?.comparisons ?? []), ...(docker?.results ?? []), ...(ctrd?.results ?? [])].map(summarise),
     peakRss: { targetMiB: RSS_TARGET_MIB, loads: docker?.peakRss ?? [], ...(layer ? { layerApplyMiB: layer.applyPeakRssMiB } : {}) },
     profiles,
   };
   console.log(formatTable(report));
+  const ctrdTable = formatContainerdTable(report);
+  if (ctrdTable) console.log(ctrdTable);
   for (const p of profiles) console.log(`\n${formatProfile(p)}`);
   console.log(`\nreport: ${await writeReport(report, opts.outDir)} (${report.durationSec} s; load average ${JSON.stringify(machine.loadavgAtStart)} at start, ${JSON.stringify(report.machine.loadavgAtEnd)} at end)`);
 }
