@@ -78,7 +78,7 @@ export interface Snapshotter {
   remove(key: string): Promise<void>;
   /** list returns every snapshot's info, parents before children. */
   list(): Promise<SnapshotInfo[]>;
-  /** cleanup deletes whatever lies in the store's directories that no snapshot owns. */
+  /** cleanup deletes whatever lies in the store's directories that no snapshot owns; the space comes back in the background. */
   cleanup(): Promise<void>;
   /** close waits for background deletes and releases the metadata store. */
   close(): Promise<void>;

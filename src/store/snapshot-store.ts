@@ -48,6 +48,8 @@ export class SnapshotStore implements Snapshotter {
   readonly #catalog: Catalog;
   /** staging dirs of creates in progress, which cleanup must leave alone */
   readonly #building = new Set<string>();
+  /** names in staging whose delete is queued, so that cleanup does not queue them twice */
+  readonly #reclaimQueued = new Set<string>();
   /** removed snapshots' trees are deleted one after another, after the Remove has answered */
   #reclaiming: Promise<void> = Promise.resolve();
 
@@ -64,6 +66,7 @@ export class SnapshotStore implements Snapshotter {
     await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
     const store = new SnapshotStore(deps, Catalog.open(layout.catalogFile()));
     await store.cleanup();
+    await store.settled();
     return store;
   }
 
@@ -143,7 +146,11 @@ export class SnapshotStore implements Snapshotter {
     return this.#catalog.all();
   }
 
-  /** cleanup deletes snapshot dirs the catalog does not know and staging leftovers, then waits for every delete. */
+  /**
+   * cleanup takes snapshot dirs the catalog does not know and staging leftovers out of the way and
+   * deletes them in the background (see settled): containerd's garbage collector waits for
+   * Cleanup after every pass, with docker commands behind it.
+   */
   async cleanup(): Promise<void> {
     const { layout } = this.#d;
     const known = this.#catalog.ids();
@@ -154,9 +161,8 @@ export class SnapshotStore implements Snapshotter {
       this.#discard(path.join(layout.snapshotsDir(), name));
     }
     for (const name of await readdir(layout.stagingDir())) {
-      if (!this.#building.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
+      if (!this.#building.has(name) && !this.#reclaimQueued.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
     }
-    await this.settled();
   }
 
   /** settled resolves once the trees of removed snapshots are deleted. */
@@ -263,12 +269,16 @@ export class SnapshotStore implements Snapshotter {
   }
 
   #reclaim(dir: string): void {
+    const name = path.basename(dir);
+    this.#reclaimQueued.add(name);
     this.#reclaiming = this.#reclaiming.then(async () => {
       try {
         await this.#d.removeTree(dir);
       } catch (err) {
         // What is left stays in staging, which cleanup and the next start empty.
         this.#d.log.warn({ path: dir, err }, 'deleting a removed snapshot failed');
+      } finally {
+        this.#reclaimQueued.delete(name);
       }
     });
   }

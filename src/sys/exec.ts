@@ -31,10 +31,13 @@ export const run: Exec = (argv, options = {}) =>
     const child = spawn(file, args, {
       cwd: options.cwd,
       stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 60_000,
       signal: options.signal,
       env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
     });
+    // Our own timer rather than spawn's `timeout`: on Node 22 that one outlives a child that
+    // could not start (ENOENT) and holds the event loop open for its whole duration.
+    const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs ?? 60_000);
+    timer.unref();
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => {
@@ -43,8 +46,12 @@ export const run: Exec = (argv, options = {}) =>
     child.stderr?.on('data', (d: Buffer) => {
       if (stderr.length < MAX_CAPTURE) stderr += d.toString();
     });
-    child.on('error', (err) => reject(new CommandFailedError(argv, null, null, String(err.message), err)));
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new CommandFailedError(argv, null, null, String(err.message), err));
+    });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) resolve({ stdout, stderr });
       else reject(new CommandFailedError(argv, code, signal, stderr));
     });

@@ -196,6 +196,7 @@ describe('SnapshotStore on the kernel', { skip: needRoot() }, () => {
     // Cleanup sweeps the same way while running.
     fs.mkdirSync(path.join(root, 'snapshots', 'stray'));
     await reopened.cleanup();
+    await reopened.settled();
     assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')).sort(), ['1', '2', '3']);
   });
 
