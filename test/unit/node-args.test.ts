@@ -15,6 +15,7 @@ describe('node flags of strata serve', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     assert.equal(pkg.scripts.start, `node ${flags} dist/src/cli.js serve`);
     assert.match(read('plugin/strata.service'), new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/strata/dist/src/cli.js serve `, 'm'));
+    assert.match(read('plugin/strata-snapshotter.service'), new RegExp(`^ExecStart=/usr/bin/node ${flags} /opt/strata/dist/src/cli.js snapshotter `, 'm'));
     assert.equal(read('src/cli.ts').split('\n')[0], `#!/usr/bin/env -S node ${flags}`);
   });
 
