@@ -1,8 +1,8 @@
 /** Composition: logger, session, store factory, server; signals and shutdown order. */
 import path from 'node:path';
 import type { Config } from './config';
-import { buildApp } from './server/app';
-import { listenOnSocket } from './server/listen';
+import { buildApp } from './graphdriver/app';
+import { listenOnSocket } from './graphdriver/listen';
 import { LayerStore } from './store/layer-store';
 import { Layout } from './store/layout';
 import { DriverSession, type OpenStore } from './store/session';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { chmod } from 'node:fs/promises';
 import { Server, ServerCredentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { prepareSocketPath } from '../server/listen';
+import { prepareSocketPath } from '../sys/socket';
 import { snapshotService, type SnapshotServiceDeps } from './service';
 
 /** PROTO_DIR holds the .proto files; they stay in the source tree, beside the compiled output's package.json. */

@@ -10,7 +10,7 @@ import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { socketAnswers } from '../../src/server/listen';
+import { socketAnswers } from '../../src/sys/socket';
 import { BUILDX26, CONTAINERD17, DOCKER, DOCKER26, DOCKERD, DOCKERD26, trixiePath } from './tiers';
 import { SERVE_NODE_ARGS } from '../../src/node-args';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FailedPreconditionError, InvalidArgumentError, NotFoundError, NotInitialisedError, StrataError, UnsafeArchiveError } from '../../../src/errors';
-import { errorReply } from '../../../src/server/error-handler';
+import { errorReply } from '../../../src/graphdriver/error-handler';
 
 describe('errorReply', () => {
   it('maps Strata errors to their status and message', () => {
