@@ -5,7 +5,7 @@ import { buildApp } from './graphdriver/app';
 import { listenOnSocket } from './graphdriver/listen';
 import { LayerStore } from './store/layer-store';
 import { Layout } from './store/layout';
-import { DriverSession, type OpenStore } from './store/session';
+import { DriverSession, type OpenStore } from './graphdriver/session';
 import { run } from './sys/exec';
 import { createLogger, type Logger } from './sys/log';
 import { readMountInfo } from './sys/mountinfo';

@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors';
-import type { DriverSession } from '../store/session';
+import type { DriverSession } from './session';
 import type { Logger } from '../sys/log';
 import { toUtf8 } from '../archive/entry-path';
 import { errorHandler } from './error-handler';

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { InvalidArgumentError, NotInitialisedError, errnoOf } from '../errors';
 import { IdMapping } from '../idmap';
 import type { Logger } from '../sys/log';
-import type { LayerStore } from './layer-store';
-import { writeFileAtomic } from './meta';
+import type { LayerStore } from '../store/layer-store';
+import { writeFileAtomic } from '../store/meta';
 
 const RangeSchema = z.object({ containerId: z.number().int().min(0), hostId: z.number().int().min(0), size: z.number().int().min(1) });
 

@@ -9,7 +9,7 @@ import { DEFAULT_IDLE_UNMOUNT_MS } from '../../src/config';
 import { openStoreWith } from '../../src/main';
 import { buildApp } from '../../src/graphdriver/app';
 import { listenOnSocket } from '../../src/graphdriver/listen';
-import { DriverSession } from '../../src/store/session';
+import { DriverSession } from '../../src/graphdriver/session';
 import type { Logger } from '../../src/sys/log';
 import { memoryLogger } from './store-fixture';
 import { removeTmpDir } from './tmp-dir';

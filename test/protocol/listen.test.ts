@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { buildApp } from '../../src/graphdriver/app';
 import { listenOnSocket } from '../../src/graphdriver/listen';
-import { DriverSession } from '../../src/store/session';
+import { DriverSession } from '../../src/graphdriver/session';
 import { createLogger } from '../../src/sys/log';
 import { dockerActivate } from '../helpers/raw-client';
 import { makeTmpDir } from '../helpers/tmp-dir';

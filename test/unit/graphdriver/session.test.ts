@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { InvalidArgumentError, NotInitialisedError } from '../../../src/errors';
 import type { IdMapping } from '../../../src/idmap';
 import type { LayerStore } from '../../../src/store/layer-store';
-import { DriverSession, InitParamsSchema, type InitParams } from '../../../src/store/session';
+import { DriverSession, InitParamsSchema, type InitParams } from '../../../src/graphdriver/session';
 import { createLogger } from '../../../src/sys/log';
 import { makeTmpDir } from '../../helpers/tmp-dir';
 
