@@ -10,7 +10,9 @@ import { InvalidArgumentError } from '../errors';
 import type { DriverSession } from './session';
 import type { Logger } from '../sys/log';
 import { toUtf8 } from '../archive/entry-path';
+import { checkStorageOptions } from './driver-options';
 import { errorHandler } from './error-handler';
+import * as naive from './naive-diff';
 import {
   ApplyDiffQuery,
   CreateRequest,
@@ -20,6 +22,7 @@ import {
   IdRequest,
   InitRequest,
 } from './schemas';
+import { statusLines } from './status';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -62,6 +65,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   });
   const { session } = deps;
   const store = () => session.store();
+  const create = async (r: z.output<typeof CreateRequest>, readWrite: boolean) => {
+    const s = store();
+    checkStorageOptions(r.StorageOpt, readWrite);
+    await s.create(r.ID, r.Parent, { readWrite, mountLabel: r.MountLabel });
+  };
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -109,13 +117,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return { Capabilities: { ReproducesExactDiffs: false } };
     });
     json.post('/GraphDriver.Create', async (req) => {
-      const r = parse(CreateRequest, req.body);
-      await store().create(r.ID, r.Parent, { readWrite: false, mountLabel: r.MountLabel, storageOpt: r.StorageOpt });
+      await create(parse(CreateRequest, req.body), false);
       return {};
     });
     json.post('/GraphDriver.CreateReadWrite', async (req) => {
-      const r = parse(CreateRequest, req.body);
-      await store().create(r.ID, r.Parent, { readWrite: true, mountLabel: r.MountLabel, storageOpt: r.StorageOpt });
+      await create(parse(CreateRequest, req.body), true);
       return {};
     });
     json.post('/GraphDriver.Remove', async (req) => {
@@ -134,7 +140,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return { Exists: await store().exists(parse(IdRequest, req.body).ID) };
     });
     json.post('/GraphDriver.Status', async () => {
-      return { Status: await store().status() };
+      return { Status: await statusLines(store()) };
     });
     json.post('/GraphDriver.GetMetadata', async (req) => {
       return { Metadata: await store().metadata(parse(IdRequest, req.body).ID) };
@@ -145,16 +151,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     json.post('/GraphDriver.Changes', async (req) => {
       const r = parse(DiffRequest, req.body);
-      const list = await store().changes(r.ID, r.Parent);
+      const list = await naive.changes(store(), r.ID, r.Parent);
       return { Changes: list.map((c) => ({ Path: toUtf8(c.path), Kind: c.kind })) };
     });
     json.post('/GraphDriver.DiffSize', async (req) => {
       const r = parse(DiffRequest, req.body);
-      return { Size: await store().diffSize(r.ID, r.Parent) };
+      return { Size: await naive.diffSize(store(), r.ID, r.Parent) };
     });
     json.post('/GraphDriver.Diff', async (req, reply) => {
       const r = parse(DiffRequest, req.body);
-      const tar = await store().diff(r.ID, r.Parent);
+      const tar = await naive.diff(store(), r.ID, r.Parent);
       return reply.type('application/x-tar').send(tar);
     });
   });

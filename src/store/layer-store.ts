@@ -1,16 +1,16 @@
+// GraphDriver semantics still housed here: Get/Put refcounts and idle mounts (entangled with create/remove locking).
 /**
  * The layer store: overlay2's on-disk layout under one home, with per-id locks, mount
  * reference counts derived from the kernel's mount table, and layers that are whole or absent
  * (new layers and applied diffs are built in a staging directory and renamed into place).
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, lstatSync, mkdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { applyTar } from '../archive/apply';
-import { ChangeKind, changes as computeChanges, type Change } from '../archive/changes';
-import { Locator, packChanges, packDirectory } from '../archive/pack';
+import { packDirectory } from '../archive/pack';
 import { directorySize } from '../archive/size';
 import { LayerView } from '../archive/view';
 import {
@@ -58,7 +58,6 @@ export interface LayerStoreDeps {
 export interface CreateOptions {
   readWrite: boolean;
   mountLabel?: string;
-  storageOpt?: Record<string, string>;
 }
 
 interface LayerInfo {
@@ -66,12 +65,6 @@ interface LayerInfo {
   /** link ids of the lower layers, nearest first */
   lowers: string[];
   parent?: string;
-}
-
-/** ChangeRecord is a change as the protocol reports it. */
-export interface ChangeRecord {
-  path: string;
-  kind: ChangeKind;
 }
 
 export class LayerStore {
@@ -101,6 +94,18 @@ export class LayerStore {
 
   get home(): string {
     return this.#d.layout.home;
+  }
+
+  get features(): HostFeatures {
+    return this.#d.features;
+  }
+
+  get idMap(): IdMapping {
+    return this.#d.idMap;
+  }
+
+  get version(): string {
+    return this.#d.version;
   }
 
   async #prepare(): Promise<void> {
@@ -181,13 +186,18 @@ export class LayerStore {
     return Promise.all(info.lowers.map((l) => this.#layerOfLink(l)));
   }
 
-  async #view(id: string): Promise<LayerView> {
+  /** view is the layer's tree as its diff dirs stack up (its own first), read without mounting. */
+  async view(id: string): Promise<LayerView> {
     const info = await this.#readLayer(id);
     const ids = [id, ...(await this.#lowerIds(info))];
     return new LayerView(ids.map((i) => this.#d.layout.diffDir(i)));
   }
 
   /** isDirectParent tells whether `parent` is the layer right below `id` (both '' for a base layer). */
+  async isDirectParent(id: string, parent: string): Promise<boolean> {
+    return this.#isDirectParent(await this.#readLayer(id), parent);
+  }
+
   async #isDirectParent(info: LayerInfo, parent: string): Promise<boolean> {
     if (info.lowers.length === 0) return parent === '';
     if (parent === '') return false;
@@ -202,7 +212,6 @@ export class LayerStore {
     checkLayerId(id);
     if (parent) checkLayerId(parent, 'parent id');
     if (opts.mountLabel) checkMountLabel(opts.mountLabel);
-    checkStorageOptions(opts);
     await this.#locks.with(parent ? [id, parent] : [id], async () => {
       const { layout, idMap } = this.#d;
       if (pathExists(layout.layerDir(id))) throw new AlreadyExistsError(`layer ${id} already exists`);
@@ -444,20 +453,11 @@ export class LayerStore {
     this.#refs.clear();
   }
 
-  // ---------- status / metadata ----------
+  // ---------- metadata ----------
 
-  /** status gives the lines shown by `docker info` under the storage driver. */
-  async status(): Promise<Array<[string, string]>> {
-    const f = this.#d.features;
-    const layers = (await readdir(this.home)).filter((n) => n !== 'l' && !n.startsWith('.')).length;
-    return [
-      ['Backing Filesystem', f.backingFs],
-      ['Supports d_type', String(f.dTypeSupported)],
-      ['Native Overlay Diff', String(f.nativeDiff)],
-      ['userxattr', 'false'],
-      ['Layers', String(layers)],
-      ['Strata Version', this.#d.version],
-    ];
+  /** layerCount is how many layers the home holds. */
+  async layerCount(): Promise<number> {
+    return (await readdir(this.home)).filter((n) => n !== 'l' && !n.startsWith('.')).length;
   }
 
   /** metadata gives the directories docker inspect shows as GraphDriver.Data. */
@@ -515,53 +515,15 @@ export class LayerStore {
     });
   }
 
-  /** diff streams the layer tar of `id` against `parent` (its own files when parent is its parent). */
-  async diff(id: string, parent: string): Promise<Readable> {
-    checkLayerId(id);
-    if (parent) checkLayerId(parent, 'parent id');
-    const info = await this.#readLayer(id);
-    if (await this.#isDirectParent(info, parent)) return packDirectory(this.#d.layout.diffDir(id), { idMap: this.#d.idMap });
-    const view = await this.#view(id);
-    const list = computeChanges(view, parent ? await this.#view(parent) : undefined);
-    return packChanges(view, list, { idMap: this.#d.idMap });
+  /** packDiffDir streams the layer's own files (its diff against its direct parent) as a tar. */
+  packDiffDir(id: string): Readable {
+    return packDirectory(this.#d.layout.diffDir(id), { idMap: this.#d.idMap });
   }
 
-  /** changes lists what `id` changes compared with `parent`. */
-  async changes(id: string, parent: string): Promise<ChangeRecord[]> {
-    checkLayerId(id);
-    if (parent) checkLayerId(parent, 'parent id');
-    const view = await this.#view(id);
-    return computeChanges(view, parent ? await this.#view(parent) : undefined);
+  /** diffDirSize counts the bytes of the layer's own files, as overlay2 does. */
+  diffDirSize(id: string): number {
+    return directorySize(this.#d.layout.diffDir(id));
   }
-
-  /** diffSize counts the bytes `id` adds over `parent`, as overlay2 does. */
-  async diffSize(id: string, parent: string): Promise<number> {
-    checkLayerId(id);
-    if (parent) checkLayerId(parent, 'parent id');
-    const info = await this.#readLayer(id);
-    if (await this.#isDirectParent(info, parent)) return directorySize(this.#d.layout.diffDir(id));
-    const view = await this.#view(id);
-    return changesSize(view, computeChanges(view, parent ? await this.#view(parent) : undefined));
-  }
-}
-
-function changesSize(view: LayerView, list: readonly Change[]): number {
-  const seen = new Set<bigint>();
-  let size = 0;
-  const locator = new Locator(view);
-  for (const c of list) {
-    if (c.kind === ChangeKind.Delete) continue;
-    const abs = locator.locate(c.path.slice(1));
-    if (!abs) continue;
-    const st = lstatSync(abs, { bigint: true });
-    if (st.isDirectory()) continue;
-    if (st.nlink > 1n) {
-      if (seen.has(st.ino)) continue;
-      seen.add(st.ino);
-    }
-    size += Number(st.size);
-  }
-  return size;
 }
 
 /** removeMountPoint deletes an empty merged dir; one still in use or already gone is left as it is. */
@@ -572,13 +534,3 @@ function removeMountPoint(dir: string): void {
     // busy (a copy of the mount elsewhere) or absent: the next get or remove deals with it
   }
 }
-
-function checkStorageOptions(opts: CreateOptions): void {
-  for (const key of Object.keys(opts.storageOpt ?? {})) {
-    const k = key.toLowerCase();
-    if (k !== 'size') throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(key)}`);
-    if (!opts.readWrite) throw new InvalidArgumentError('--storage-opt size is only supported for read-write layers');
-    throw new InvalidArgumentError('--storage-opt size needs disk quotas, which strata does not support on this host');
-  }
-}
-
