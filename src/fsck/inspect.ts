@@ -8,7 +8,7 @@ import { readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { MAX_DEPTH } from '../store/layer-store';
 import { isLinkId } from '../store/ids';
-import type { Layout } from '../store/layout';
+import { isLayerName, layerOfLinkTarget, mountPointsBelow, type Layout } from '../store/layout';
 import { pathExists, readOptional } from '../store/meta';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Finding } from './findings';
@@ -59,7 +59,7 @@ export function diskUsage(dir: string): number {
 
 async function layerNames(layout: Layout): Promise<string[]> {
   const entries = await readdir(layout.home, { withFileTypes: true });
-  return entries.filter((e) => e.isDirectory() && e.name !== 'l' && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries.filter((e) => e.isDirectory() && isLayerName(e.name)).map((e) => e.name).sort();
 }
 
 async function readRecord(layout: Layout, id: string): Promise<LayerRecord> {
@@ -74,8 +74,7 @@ async function readLinks(layout: Layout): Promise<Map<string, string | undefined
   const links = new Map<string, string | undefined>();
   for (const name of await readdir(layout.linksDir()).catch(() => [] as string[])) {
     const target = await readlink(layout.linkPath(name)).catch(() => undefined);
-    const m = target === undefined ? null : /^\.\.\/([^/]+)\/diff$/.exec(target);
-    links.set(name, m?.[1]);
+    links.set(name, target === undefined ? undefined : layerOfLinkTarget(target));
   }
   return links;
 }
@@ -95,7 +94,7 @@ function checkLink(layout: Layout, r: LayerRecord, links: Map<string, string | u
   const taken = owner !== undefined && owner !== r.id && layerIds.has(owner);
   return [{
     kind: 'missing-link', id: r.id, path: layout.linkPath(r.link),
-    detail: links.has(r.link) ? `l/${r.link} does not point at ../${r.id}/diff` : `l/${r.link} is missing`,
+    detail: links.has(r.link) ? `l/${r.link} does not point at ${layout.linkTarget(r.id)}` : `l/${r.link} is missing`,
     fix: taken ? undefined : { action: 'create-link', id: r.id, link: r.link },
   }];
 }
@@ -137,7 +136,7 @@ function checkStrayLinks(layout: Layout, links: Map<string, string | undefined>,
     if (r === undefined) {
       // A layer whose link file names this entry gets it re-pointed by its missing-link fix.
       if ([...records.values()].some((x) => x.link === name)) continue;
-      findings.push({ kind: 'dangling-link', path: layout.linkPath(name), detail: id === undefined ? 'not a link to a layer diff dir' : `points at ../${id}/diff, which does not exist`, fix: { action: 'remove-path', path: layout.linkPath(name) } });
+      findings.push({ kind: 'dangling-link', path: layout.linkPath(name), detail: id === undefined ? 'not a link to a layer diff dir' : `points at ${layout.linkTarget(id)}, which does not exist`, fix: { action: 'remove-path', path: layout.linkPath(name) } });
     } else if (r.link !== name && isLinkId(r.link ?? '')) {
       findings.push({ kind: 'extra-link', id, path: layout.linkPath(name), detail: `layer ${id} is linked as l/${r.link}; lower chains naming l/${name} still resolve` });
     }
@@ -151,7 +150,7 @@ async function checkLeftovers(layout: Layout, live: boolean, mounted: Set<string
   const probes = (await readdir(layout.home)).filter((n) => n.startsWith('.probe-') && !live);
   const paths = [...staging.map((n) => path.join(layout.stagingDir(), n)), ...probes.map((n) => path.join(layout.home, n))];
   for (const p of paths) {
-    if ([...mounted].some((m) => m.startsWith(p + path.sep))) continue;
+    if (mountPointsBelow(p, mounted).length > 0) continue;
     findings.push({ kind: 'staging-leftover', path: p, detail: 'left by an interrupted write', bytes: diskUsage(p), fix: { action: 'remove-path', path: p } });
   }
   return findings;
@@ -162,8 +161,7 @@ function classifyMounts(input: InspectInput, records: Map<string, LayerRecord>):
   const findings: Finding[] = [];
   const inUse: string[] = [];
   for (const m of input.mounts) {
-    const rel = path.relative(layout.home, m.mountPoint).split(path.sep);
-    const id = rel.length === 2 && rel[1] === 'merged' ? rel[0]! : undefined;
+    const id = layout.layerOfMountPoint(m.mountPoint);
     const used = id !== undefined && records.has(id) && (references === undefined || references.has(id));
     if (used) inUse.push(m.mountPoint);
     else findings.push({ kind: 'leaked-mount', id, path: m.mountPoint, detail: id && records.has(id) ? 'mounted, but Docker no longer uses this layer' : 'mounted, but belongs to no layer', fix: { action: 'unmount', path: m.mountPoint } });

@@ -3,8 +3,7 @@
  * assumes that nothing else is creating, mounting or removing layers at the same time.
  */
 import { chown, mkdir, readlink, rm, stat, symlink } from 'node:fs/promises';
-import path from 'node:path';
-import type { Layout } from '../store/layout';
+import { mountPointsBelow, type Layout } from '../store/layout';
 import { readOptional, writeFileAtomic } from '../store/meta';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Mounter } from '../sys/mounter';
@@ -21,9 +20,7 @@ export interface RepairDeps {
 const ORDER: Record<Fix['action'], number> = { unmount: 0, 'remove-layer': 1, 'remove-path': 2, 'write-link-file': 3, 'create-link': 4, 'make-work-dir': 5 };
 
 async function unmountBelow(deps: RepairDeps, dir: string): Promise<void> {
-  const prefix = dir + path.sep;
-  const mounts = (await deps.readMounts()).filter((m) => m.mountPoint.startsWith(prefix)).map((m) => m.mountPoint);
-  for (const m of mounts.sort((a, b) => b.length - a.length)) await deps.mounter.unmount(m, { lazy: true });
+  for (const m of mountPointsBelow(dir, (await deps.readMounts()).map((e) => e.mountPoint))) await deps.mounter.unmount(m, { lazy: true });
 }
 
 /** removeLayer deletes a layer dir and its l/ link (only if the link still points at it); returns the bytes freed. */
@@ -32,7 +29,7 @@ async function removeLayer(deps: RepairDeps, id: string): Promise<number> {
   await unmountBelow(deps, layout.layerDir(id));
   const bytes = diskUsage(layout.layerDir(id));
   const link = readOptional(layout.linkFile(id))?.trim();
-  if (link && (await readlink(layout.linkPath(link)).catch(() => undefined)) === `../${id}/diff`) await rm(layout.linkPath(link));
+  if (link && (await readlink(layout.linkPath(link)).catch(() => undefined)) === layout.linkTarget(id)) await rm(layout.linkPath(link));
   await rm(layout.layerDir(id), { recursive: true, force: true, maxRetries: 3 });
   return bytes;
 }
@@ -63,7 +60,7 @@ async function applyFix(deps: RepairDeps, fix: Fix, bytes: number | undefined): 
     case 'create-link':
       await rm(layout.linkPath(fix.link), { force: true });
       await mkdir(layout.linksDir(), { recursive: true, mode: 0o700 });
-      await symlink(`../${fix.id}/diff`, layout.linkPath(fix.link));
+      await symlink(layout.linkTarget(fix.id), layout.linkPath(fix.link));
       return 0;
     case 'make-work-dir':
       await makeWorkDir(layout, fix.id);

@@ -28,7 +28,7 @@ import type { Mounter } from '../sys/mounter';
 import type { RemoveTree } from '../sys/remove-tree';
 import type { HostFeatures } from '../sys/probe';
 import { checkLayerId, checkMountLabel, isLinkId, newLinkId } from './ids';
-import type { Layout } from './layout';
+import { isLayerName, layerOfLinkTarget, mountPointsBelow, type Layout } from './layout';
 import { KeyedLock } from './locks';
 import { pathExists, readOptional, writeFileAtomic } from './meta';
 import { claimHome } from './owner';
@@ -118,7 +118,7 @@ export class LayerStore {
     await this.#d.removeTree(layout.stagingDir());
     await mkdir(layout.stagingDir(), { recursive: true, mode: 0o700 });
     for (const m of await this.#mountsUnderHome()) {
-      const id = this.#idOfMerged(m.mountPoint);
+      const id = layout.layerOfMountPoint(m.mountPoint);
       if (id) this.#refs.set(id, 1);
     }
     if (this.#refs.size > 0) this.#d.log.info({ mounted: [...this.#refs.keys()] }, 'adopted existing layer mounts');
@@ -130,7 +130,7 @@ export class LayerStore {
   async #removeInterrupted(): Promise<void> {
     const { layout, log } = this.#d;
     for (const name of await readdir(layout.home)) {
-      if (name === 'l' || name.startsWith('.') || !pathExists(layout.incompleteFile(name))) continue;
+      if (!isLayerName(name) || !pathExists(layout.incompleteFile(name))) continue;
       log.warn({ id: name }, 'removing a layer whose ApplyDiff was interrupted');
       await this.#deleteLayer(name);
     }
@@ -139,11 +139,6 @@ export class LayerStore {
   async #mountsUnderHome(): Promise<MountEntry[]> {
     const prefix = this.home + path.sep;
     return (await this.#d.readMounts()).filter((m) => m.mountPoint.startsWith(prefix));
-  }
-
-  #idOfMerged(mountPoint: string): string | undefined {
-    const rel = path.relative(this.home, mountPoint).split(path.sep);
-    return rel.length === 2 && rel[1] === 'merged' ? rel[0] : undefined;
   }
 
   // ---------- reading layers ----------
@@ -176,8 +171,8 @@ export class LayerStore {
     } catch (err) {
       throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} is missing`, { cause: err });
     }
-    const id = target.split('/')[1];
-    if (!id || target !== `../${id}/diff`) throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} points at ${target}`);
+    const id = layerOfLinkTarget(target);
+    if (!id) throw new StrataError('STRATA_ERR_IO', `lower layer link l/${link} points at ${target}`);
     this.#linkOwners.set(link, id);
     return id;
   }
@@ -241,7 +236,7 @@ export class LayerStore {
           // Before the layer appears, as overlay2 does: a parent with children mounts read-only.
           writeFileAtomic(layout.committedFile(parent), '', 0o600);
         }
-        symlinkSync(`../${id}/diff`, layout.linkPath(link));
+        symlinkSync(layout.linkTarget(id), layout.linkPath(link));
         renameSync(staging, layout.layerDir(id));
         this.#infos.set(id, { link, lowers, parent: parent || undefined });
       } catch (err) {
@@ -304,13 +299,11 @@ export class LayerStore {
 
   /** unmountUnder lazily unmounts everything mounted below `dir`, deepest first; a failure is logged and the rest go on. */
   async #unmountUnder(dir: string): Promise<void> {
-    const prefix = dir + path.sep;
-    const mounts = (await this.#mountsUnderHome()).filter((m) => m.mountPoint.startsWith(prefix));
-    for (const m of mounts.sort((a, b) => b.mountPoint.length - a.mountPoint.length)) {
+    for (const m of mountPointsBelow(dir, (await this.#mountsUnderHome()).map((e) => e.mountPoint))) {
       try {
-        await this.#d.mounter.unmount(m.mountPoint, { lazy: true });
+        await this.#d.mounter.unmount(m, { lazy: true });
       } catch (err) {
-        this.#d.log.warn({ path: m.mountPoint, err }, 'unmount failed');
+        this.#d.log.warn({ path: m, err }, 'unmount failed');
       }
     }
   }
@@ -457,7 +450,7 @@ export class LayerStore {
 
   /** layerCount is how many layers the home holds. */
   async layerCount(): Promise<number> {
-    return (await readdir(this.home)).filter((n) => n !== 'l' && !n.startsWith('.')).length;
+    return (await readdir(this.home)).filter(isLayerName).length;
   }
 
   /** metadata gives the directories docker inspect shows as GraphDriver.Data. */

@@ -47,6 +47,15 @@ export class Layout {
   linkPath(link: string): string {
     return path.join(this.home, 'l', link);
   }
+  /** linkTarget is what `l/<link>` of layer `id` points at, relative to l/. */
+  linkTarget(id: string): string {
+    return `../${id}/diff`;
+  }
+  /** layerOfMountPoint is the layer whose merged dir `mountPoint` is, if it is one. */
+  layerOfMountPoint(mountPoint: string): string | undefined {
+    const rel = path.relative(this.home, mountPoint).split(path.sep);
+    return rel.length === 2 && rel[1] === 'merged' ? rel[0] : undefined;
+  }
   /** relativeLower is how a lower entry is written in `lower` files and relative mount data. */
   relativeLower(link: string): string {
     return `l/${link}`;
@@ -62,4 +71,21 @@ export class Layout {
   stagingDir(): string {
     return path.join(this.home, '.strata', 'staging');
   }
+}
+
+/** layerOfLinkTarget is the layer id an `l/` symlink target names (see Layout.linkTarget), or undefined. */
+export function layerOfLinkTarget(target: string): string | undefined {
+  const id = target.split('/')[1];
+  return id && target === `../${id}/diff` ? id : undefined;
+}
+
+/** isLayerName tells whether an entry of the home may be a layer dir: not l/, not hidden like .strata. */
+export function isLayerName(name: string): boolean {
+  return name !== 'l' && !name.startsWith('.');
+}
+
+/** mountPointsBelow picks the mount points strictly below `dir`, deepest first: the order to unmount them in. */
+export function mountPointsBelow(dir: string, mountPoints: Iterable<string>): string[] {
+  const prefix = dir + path.sep;
+  return [...mountPoints].filter((m) => m.startsWith(prefix)).sort((a, b) => b.length - a.length);
 }
