@@ -56,6 +56,7 @@ export interface LayerStoreDeps {
 }
 
 export interface CreateOptions {
+  /** CreateReadWrite rather than Create; both make the same layer (GraphDriver's storage-opt rules use it) */
   readWrite: boolean;
   mountLabel?: string;
 }
