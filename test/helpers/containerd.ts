@@ -16,7 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { exec, mountsUnder, socketAnswers, spawnLogged, stopPid, waitFor, type RunResult } from './dockerd';
+import { alive, exec, killPid, mountsUnder, socketAnswers, spawnLogged, stopPid, waitFor, type RunResult } from './dockerd';
 import { CONTAINERD17, CTR17, RUNC, trixiePath } from './tiers';
 
 export type { RunResult };
@@ -67,16 +67,6 @@ export interface CtrOptions {
 
 function tomlString(s: string): string {
   return JSON.stringify(s);
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class TestContainerd {
@@ -232,10 +222,7 @@ export class TestContainerd {
 
   /** kill ends containerd with a signal and waits for it (SIGKILL simulates a crash; shims live on). */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const pid = this.#child?.pid;
-    if (!alive(pid)) return;
-    process.kill(pid!, signal);
-    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    await killPid(this.#child?.pid, signal);
   }
 
   /** stopProcess stops containerd by pid (SIGTERM, then SIGKILL after `graceMs`); dirs stay. */

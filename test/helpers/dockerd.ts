@@ -51,7 +51,8 @@ export function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: 
 }
 
 
-function alive(pid: number | undefined): boolean {
+/** alive tells whether a process with this pid exists. */
+export function alive(pid: number | undefined): boolean {
   if (!pid) return false;
   try {
     process.kill(pid, 0);
@@ -59,6 +60,23 @@ function alive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** killPid sends `signal` to one process and waits until it has exited (SIGKILL simulates a crash). */
+export async function killPid(pid: number | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!alive(pid)) return;
+  process.kill(pid!, signal);
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** stopDaemon stops a dockerd by pid: SIGTERM (it stops its containers and runs Cleanup) or SIGKILL, after which its pidfile is removed as a crash would leave it stale. */
+export async function stopDaemon(pid: number | undefined, pidFile: string, signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+  if (signal === 'SIGKILL' && alive(pid)) {
+    await killPid(pid, 'SIGKILL');
+    await rm(pidFile, { force: true });
+    return;
+  }
+  await stopPid(pid, 30_000);
 }
 
 export async function stopPid(pid: number | undefined, graceMs: number): Promise<void> {
@@ -232,10 +250,7 @@ export class TestDaemon {
 
   /** killStrata stops the plugin process with a signal (SIGKILL simulates a crash). */
   async killStrata(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const pid = this.#strata?.pid;
-    if (!alive(pid)) return;
-    process.kill(pid!, signal);
-    while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
+    await killPid(this.#strata?.pid, signal);
   }
 
   #spawnDockerd(): ChildProcess {
@@ -269,14 +284,7 @@ export class TestDaemon {
 
   /** stopDockerd stops dockerd by pid (SIGTERM, so it runs Cleanup) or kills it. */
   async stopDockerd(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    const pid = this.#dockerd?.pid;
-    if (signal === 'SIGKILL' && alive(pid)) {
-      process.kill(pid!, 'SIGKILL');
-      while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
-      await rm(path.join(this.base, 'docker.pid'), { force: true });
-      return;
-    }
-    await stopPid(pid, 30_000);
+    await stopDaemon(this.#dockerd?.pid, path.join(this.base, 'docker.pid'), signal);
   }
 
   /**

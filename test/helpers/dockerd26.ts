@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContainerd } from './containerd';
-import { clientEnv, exec, mountsUnder, spawnLogged, stopPid, waitFor, writeDockerConfig, type RunResult } from './dockerd';
+import { alive, clientEnv, exec, mountsUnder, spawnLogged, stopDaemon, waitFor, writeDockerConfig, type RunResult } from './dockerd';
 import { BUILDX26, DOCKER26, DOCKERD26, trixiePath } from './tiers';
 
 export interface Docker26Options {
@@ -40,16 +40,6 @@ export interface DockerOptions {
   allowFail?: boolean;
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export class Docker26 {
@@ -155,14 +145,7 @@ export class Docker26 {
 
   /** stopDockerd stops dockerd by pid: SIGTERM (it stops its containers) or SIGKILL (a crash). */
   async stopDockerd(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    const pid = this.#dockerd?.pid;
-    if (signal === 'SIGKILL' && alive(pid)) {
-      process.kill(pid!, 'SIGKILL');
-      while (alive(pid)) await new Promise((r) => setTimeout(r, 50));
-      await rm(path.join(this.base, 'docker.pid'), { force: true });
-      return;
-    }
-    await stopPid(pid, 30_000);
+    await stopDaemon(this.#dockerd?.pid, path.join(this.base, 'docker.pid'), signal);
   }
 
   async restartDockerd(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {

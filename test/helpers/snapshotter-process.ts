@@ -4,53 +4,20 @@
  * service built from the same .proto files (so field numbers are checked against containerd's
  * real clients by the containerd-tier tests, not here).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { snapshotsServiceClass } from '../../src/snapshots/server';
-import { SERVE_NODE_ARGS } from '../../src/node-args';
-import { socketAnswers } from './dockerd';
+import { CliProcess } from './strata-process';
 
-const CLI = path.resolve(__dirname, '..', '..', 'src', 'cli.js');
-
-export class SnapshotterProcess {
-  #child?: ChildProcess;
-  readonly socket: string;
+/** SnapshotterProcess is `strata snapshotter` on its own socket and root. */
+export class SnapshotterProcess extends CliProcess {
   readonly root: string;
-  readonly logFile: string;
 
   constructor(readonly dir: string, options: { socket?: string; root?: string } = {}) {
-    this.socket = options.socket ?? path.join(dir, 'snapshotter.sock');
-    this.root = options.root ?? path.join(dir, 'root');
-    this.logFile = path.join(dir, 'snapshotter.log');
-  }
-
-  /** start runs `strata snapshotter` and waits until it answers on its socket. */
-  async start(): Promise<void> {
-    const log = createWriteStream(this.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [...SERVE_NODE_ARGS, CLI, 'snapshotter', '--socket', this.socket, '--root', this.root, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.pipe(log, { end: false });
-    child.stderr!.pipe(log, { end: false });
-    this.#child = child;
-    const deadline = Date.now() + 20_000;
-    while (!(await socketAnswers(this.socket))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`strata snapshotter did not start (see ${this.logFile})`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  get pid(): number | undefined {
-    return this.#child?.exitCode === null ? this.#child.pid : undefined;
-  }
-
-  /** kill sends a signal to this process only and waits for it to exit. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    await exited;
+    const socket = options.socket ?? path.join(dir, 'snapshotter.sock');
+    const root = options.root ?? path.join(dir, 'root');
+    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug']);
+    this.root = root;
   }
 }
 

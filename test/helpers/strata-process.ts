@@ -90,26 +90,29 @@ export function requestOversized(socket: string, urlPath: string, body: Buffer):
 }
 
 
-export class StrataProcess {
+/**
+ * CliProcess is one `strata <command>` from this checkout's build, logging to a file, started
+ * until it answers on its socket and killed by pid.
+ */
+export class CliProcess {
   #child?: ChildProcess;
-  readonly socket: string;
-  readonly stateDir: string;
 
-  constructor(readonly dir: string) {
-    this.socket = path.join(dir, 'strata.sock');
-    this.stateDir = path.join(dir, 'state');
-  }
+  constructor(
+    readonly socket: string,
+    readonly logFile: string,
+    readonly args: readonly string[],
+  ) {}
 
-  /** start runs `strata serve` and waits until it answers on its socket. */
+  /** start runs the command and waits until it answers on its socket. */
   async start(): Promise<void> {
-    const log = createWriteStream(path.join(this.dir, 'strata.log'), { flags: 'a' });
-    const child = spawn(process.execPath, [...SERVE_NODE_ARGS, CLI, 'serve', '--socket', this.socket, '--state-dir', this.stateDir, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(this.logFile, { flags: 'a' });
+    const child = spawn(process.execPath, [...SERVE_NODE_ARGS, CLI, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.#child = child;
     const deadline = Date.now() + 20_000;
     while (!(await socketAnswers(this.socket))) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`strata did not start (see ${this.dir}/strata.log)`);
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`strata ${this.args[0]} did not start (see ${this.logFile})`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -125,6 +128,18 @@ export class StrataProcess {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill(signal);
     await exited;
+  }
+}
+
+/** StrataProcess is `strata serve` on its own socket and state dir, with a client shaped like dockerd's. */
+export class StrataProcess extends CliProcess {
+  readonly stateDir: string;
+
+  constructor(readonly dir: string) {
+    const socket = path.join(dir, 'strata.sock');
+    const stateDir = path.join(dir, 'state');
+    super(socket, path.join(dir, 'strata.log'), ['serve', '--socket', socket, '--state-dir', stateDir, '--log-level', 'debug']);
+    this.stateDir = stateDir;
   }
 
   /** call sends a JSON request (`body` may also be raw text, to test malformed input). */
