@@ -58,10 +58,26 @@ export class UnsafeArchiveError extends StrataError {
   }
 }
 
-/** A tar stream that is malformed or ends early. */
+/**
+ * A tar stream that is malformed or ends early. `entry` is the offending entry's name as the
+ * archive spells it (a latin1 byte string), when the fault lies in one; the message then
+ * names it, decoded as UTF-8. `reason` is the message without the entry.
+ */
 export class InvalidArchiveError extends StrataError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('STRATA_ERR_TAR_INVALID', message, { ...options, status: 400 });
+  readonly entry: string | undefined;
+  readonly reason: string;
+  constructor(reason: string, options?: { cause?: unknown; entry?: string }) {
+    const entry = options?.entry;
+    const text = entry === undefined ? '' : Buffer.from(entry, 'latin1').toString('utf8');
+    const shown = JSON.stringify(text.length > 256 ? `${text.slice(0, 256)}…` : text);
+    super('STRATA_ERR_TAR_INVALID', entry === undefined ? reason : `invalid tar entry ${shown}: ${reason}`, { cause: options?.cause, status: 400 });
+    this.entry = entry;
+    this.reason = reason;
+  }
+
+  /** inEntry returns the error naming `entry`, unless it names one already. */
+  inEntry(entry: string): InvalidArchiveError {
+    return this.entry === undefined ? new InvalidArchiveError(this.reason, { entry, cause: this.cause }) : this;
   }
 }
 

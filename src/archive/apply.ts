@@ -163,7 +163,7 @@ class Extractor {
         case 'hardlink': {
           const linked = this.#linkTarget(entry);
           const target = this.#root.path(rel);
-          this.#exclusively(rel, () => fs.linkSync(this.#root.path(linked), target));
+          this.#exclusively(rel, () => this.#link(entry, linked, target));
           if (this.#symlinks.has(linked)) this.#symlinks.add(rel);
           // the inode is an earlier entry's, with that entry's owner
           created = false;
@@ -296,7 +296,7 @@ class Extractor {
           region++;
           inRegion = 0;
         }
-        if (region >= regions.length) throw new InvalidArchiveError(`sparse entry ${JSON.stringify(entry.name)} has more data than its map`);
+        if (region >= regions.length) throw new InvalidArchiveError('its sparse data is longer than its map', { entry: entry.name });
         const n = Math.min(chunk.length - pos, regions[region]!.length - inRegion);
         fs.writeSync(fd, chunk, pos, n, regions[region]!.offset + inRegion);
         pos += n;
@@ -336,6 +336,24 @@ class Extractor {
     return linked;
   }
 
+  /**
+   * link makes the hardlink `target` to the layer path `linked`. A target the archive has not
+   * made (absent, or a directory, which cannot be linked) is an InvalidArchiveError naming the
+   * entry and its linkname as the archive spells them, as Go's os.Link fails in Docker.
+   */
+  #link(entry: TarEntry, linked: string, target: Buffer): void {
+    try {
+      fs.linkSync(this.#root.path(linked), target);
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno !== 'ENOENT' && errno !== 'ENOTDIR' && errno !== 'EPERM') throw err;
+      const found = lstatOrNull(this.#root.path(linked));
+      if (found && !found.isDirectory()) throw err;
+      const what = found ? 'a directory, which cannot be hardlinked' : 'not in this archive';
+      throw new InvalidArchiveError(`its hardlink target ${JSON.stringify(toUtf8(entry.linkname))} is ${what}`, { entry: entry.name });
+    }
+  }
+
   /** ensureDir makes sure `rel` is a directory, creating implied parents 0755 owned by (remapped) root. */
   #ensureDir(rel: string, name: string): void {
     if (this.#dirs.has(rel)) return;
@@ -349,7 +367,7 @@ class Extractor {
         fs.mkdirSync(p, 0o755);
       } catch (err) {
         if (errnoOf(err) !== 'EEXIST') throw err;
-        if (!lstatOrNull(p)?.isDirectory()) throw new InvalidArchiveError(`entry ${JSON.stringify(name)} needs ${JSON.stringify(cur)} to be a directory, but an earlier entry made it something else`);
+        if (!lstatOrNull(p)?.isDirectory()) throw new InvalidArchiveError(`it needs ${JSON.stringify(toUtf8(cur))} to be a directory, but an earlier entry made it something else`, { entry: name });
         this.#dirs.add(cur);
         continue;
       }
@@ -411,8 +429,8 @@ function lstatOrNull(p: Buffer): fs.Stats | null {
 
 /**
  * applyTar extracts a layer tar into `root` (which must be empty) and returns the size of the
- * result as overlay2 reports it. It throws UnsafeArchiveError, InvalidArchiveError or IoError;
- * the caller discards `root` on failure.
+ * result as overlay2 reports it. It throws UnsafeArchiveError, InvalidArchiveError or IoError,
+ * and leaves `root` empty again on failure; the caller discards it.
  */
 export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string>, root: string, opts: ApplyOptions): Promise<number> {
   const extractor = new Extractor(root, opts);
@@ -421,16 +439,30 @@ export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string
     for await (const { entry, data } of readTar(input)) {
       current = entry.name;
       if (entry.type === undefined || !['0', '\0', '7', '1', '2', '3', '4', '5', '6', 'S'].includes(entry.typeflag)) {
-        throw new InvalidArchiveError(`entry ${JSON.stringify(entry.name)} has an unsupported tar type ${JSON.stringify(entry.typeflag)}`);
+        // Go's reader hands these out; Docker's createTarFile refuses them ("unhandled tar header type").
+        throw new InvalidArchiveError(`its tar type ${JSON.stringify(entry.typeflag)} is not one a layer holds`, { entry: entry.name });
       }
       await extractor.entry(entry, data);
     }
     extractor.end();
     return extractor.size();
   } catch (err) {
+    extractor.close();
+    emptyDir(root);
     if (err instanceof StrataError) throw err;
     throw new IoError(`extracting ${JSON.stringify(Buffer.from(current, 'latin1').toString('utf8'))}`, err);
   } finally {
     extractor.close();
+  }
+}
+
+/** emptyDir removes what a failed extraction left in `root`, so that nothing of it is applied. */
+function emptyDir(root: string): void {
+  try {
+    for (const name of fs.readdirSync(root, { encoding: 'buffer' })) {
+      fs.rmSync(Buffer.concat([Buffer.from(`${root}/`), name]), { recursive: true, force: true });
+    }
+  } catch {
+    // NOTE: the caller discards `root` as well (the layer store removes its staging tree)
   }
 }

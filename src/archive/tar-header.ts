@@ -5,6 +5,7 @@
  */
 
 import path from 'node:path';
+import { InvalidArchiveError } from '../errors';
 
 export const BLOCK = 512;
 
@@ -68,24 +69,45 @@ function cstring(buf: Buffer, off: number, len: number): string {
   return buf.toString('latin1', off, end === -1 || end > off + len ? off + len : end);
 }
 
-/** parseNumeric reads an octal field, or a base-256 one (high bit set) as GNU tar writes large values. */
-export function parseNumeric(buf: Buffer, off: number, len: number): number {
+/**
+ * parseNumeric reads an octal field, or a base-256 one (high bit set) as GNU tar writes large
+ * values. It throws InvalidArchiveError for text that is not octal, and for base-256 numbers
+ * that are negative or beyond 2^53 (Go's reader takes negative ones, then refuses them as
+ * sizes; no id, time or device number in a layer is negative, so Strata refuses them all).
+ */
+export function parseNumeric(buf: Buffer, off: number, len: number, what = 'numeric'): number {
   if (buf[off]! & 0x80) {
+    if (buf[off]! & 0x40) throw new InvalidArchiveError(`its ${what} field holds a negative base-256 number`);
     let value = BigInt(buf[off]! & 0x7f);
     for (let i = 1; i < len; i++) value = (value << 8n) | BigInt(buf[off + i]!);
-    if (buf[off]! & 0x40) throw new RangeError('negative base-256 number in tar header');
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArchiveError(`its ${what} field holds a base-256 number too large to use`);
     return Number(value);
   }
   const text = cstring(buf, off, len).replace(/[ \0]+$/, '').trim();
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new RangeError(`invalid octal number ${JSON.stringify(text)} in tar header`);
+  if (!/^[0-7]+$/.test(text)) throw new InvalidArchiveError(`its ${what} field holds ${JSON.stringify(text)}, not an octal number`);
   return parseInt(text, 8);
 }
 
-function checksumOf(block: Buffer): number {
-  let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : block[i]!;
-  return sum;
+/** checksumsOf returns a block's checksum with bytes read unsigned, and read signed (as old Sun tar summed). */
+function checksumsOf(block: Buffer): [number, number] {
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 32 : block[i]!;
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  return [unsigned, signed];
+}
+
+/** checksumOk tells whether a block's stored checksum matches either way of summing it. */
+export function checksumOk(block: Buffer): boolean {
+  try {
+    return checksumsOf(block).includes(parseNumeric(block, 148, 8, 'checksum'));
+  } catch {
+    return false;
+  }
 }
 
 /** isZeroBlock tells whether a block is all zeros (end-of-archive marker). */
@@ -111,36 +133,42 @@ export interface RawHeader {
   gnuSparse?: { regions: Array<{ offset: number; length: number }>; extended: boolean; realSize: number };
 }
 
-/** decodeHeader parses one 512-byte header block; it throws on a bad checksum. */
+/** headerName returns the name a header block gives, with its USTAR prefix; it never throws. */
+export function headerName(block: Buffer): string {
+  const name = cstring(block, 0, 100);
+  if (block.toString('latin1', 257, 263) !== 'ustar\0') return name;
+  const prefix = cstring(block, 345, 155);
+  return prefix ? `${prefix}/${name}` : name;
+}
+
+/**
+ * decodeHeader parses one 512-byte header block. It throws InvalidArchiveError for a bad
+ * checksum (either sum is taken, as in Go's reader) and for numbers that do not parse; the
+ * caller names the entry.
+ */
 export function decodeHeader(block: Buffer): RawHeader {
-  const stored = parseNumeric(block, 148, 8);
-  if (stored !== checksumOf(block)) throw new RangeError('tar header checksum mismatch (not a tar stream, or corrupted)');
+  if (!checksumOk(block)) throw new InvalidArchiveError('tar header checksum mismatch (not a tar stream, or corrupted)');
   const magic = block.toString('latin1', 257, 263);
-  let name = cstring(block, 0, 100);
   const typeflag = String.fromCharCode(block[156]!);
-  if (magic === 'ustar\0') {
-    const prefix = cstring(block, 345, 155);
-    if (prefix) name = `${prefix}/${name}`;
-  }
   const header: RawHeader = {
-    name,
-    mode: parseNumeric(block, 100, 8),
-    uid: parseNumeric(block, 108, 8),
-    gid: parseNumeric(block, 116, 8),
-    size: parseNumeric(block, 124, 12),
-    mtime: parseNumeric(block, 136, 12),
+    name: headerName(block),
+    mode: parseNumeric(block, 100, 8, 'mode'),
+    uid: parseNumeric(block, 108, 8, 'uid'),
+    gid: parseNumeric(block, 116, 8, 'gid'),
+    size: parseNumeric(block, 124, 12, 'size'),
+    mtime: parseNumeric(block, 136, 12, 'mtime'),
     typeflag,
     linkname: cstring(block, 157, 100),
     uname: cstring(block, 265, 32),
     gname: cstring(block, 297, 32),
-    devmajor: parseNumeric(block, 329, 8),
-    devminor: parseNumeric(block, 337, 8),
+    devmajor: parseNumeric(block, 329, 8, 'devmajor'),
+    devminor: parseNumeric(block, 337, 8, 'devminor'),
   };
   if (typeflag === 'S' && magic === 'ustar ') {
     header.gnuSparse = {
       regions: readSparseRegions(block, 386, 4),
       extended: block[482] !== 0,
-      realSize: parseNumeric(block, 483, 12),
+      realSize: parseNumeric(block, 483, 12, 'GNU sparse real size'),
     };
   }
   return header;
@@ -152,39 +180,59 @@ export function readSparseRegions(block: Buffer, off: number, count: number): Ar
   for (let i = 0; i < count; i++) {
     const at = off + i * 24;
     if (block[at] === 0) break;
-    regions.push({ offset: parseNumeric(block, at, 12), length: parseNumeric(block, at + 12, 12) });
+    regions.push({ offset: parseNumeric(block, at, 12, 'GNU sparse offset'), length: parseNumeric(block, at + 12, 12, 'GNU sparse length') });
   }
   return regions;
 }
 
+/** PAX_TEXT_KEYS are the records whose values become names, where Go's reader refuses a NUL. */
+const PAX_TEXT_KEYS = new Set(['path', 'linkpath', 'uname', 'gname']);
+
 /**
  * parsePax parses PAX extended header records in order; values stay raw bytes (xattrs may be
- * binary) and repeated keys are kept (GNU sparse 0.0 repeats offset/numbytes).
+ * binary) and repeated keys are kept (GNU sparse 0.0 repeats offset/numbytes). Like Go's
+ * parsePAXRecord it throws InvalidArchiveError for a record whose length is not a decimal
+ * number of at least 5 that ends inside the data on a newline, without "=", with an empty key,
+ * a NUL in its key or a NUL in a name value, and for trailing bytes that are no record. Go
+ * also takes a "+" before the length; Strata takes digits only (no tar writer adds a sign).
  */
 export function parsePax(data: Buffer): Array<[string, Buffer]> {
   const records: Array<[string, Buffer]> = [];
   let pos = 0;
   while (pos < data.length) {
     const space = data.indexOf(0x20, pos);
-    if (space === -1) break;
-    const len = parseInt(data.toString('latin1', pos, space), 10);
-    if (!Number.isFinite(len) || len <= 0 || pos + len > data.length) throw new RangeError('malformed PAX record');
+    const digits = space === -1 ? '' : data.toString('latin1', pos, space);
+    if (!/^\d{1,12}$/.test(digits)) throw new InvalidArchiveError(`PAX record at offset ${pos} does not start with its length`);
+    const len = Number(digits);
+    if (len < 5 || len > data.length - pos || len <= digits.length + 1) {
+      throw new InvalidArchiveError(`PAX record at offset ${pos} claims ${len} bytes, of ${data.length - pos} left`);
+    }
+    if (data[pos + len - 1] !== 0x0a) throw new InvalidArchiveError(`PAX record at offset ${pos} does not end with a newline where its length says`);
     const record = data.subarray(space + 1, pos + len - 1);
     const eq = record.indexOf(0x3d);
-    if (eq === -1) throw new RangeError('malformed PAX record (no "=")');
-    records.push([record.toString('utf8', 0, eq), record.subarray(eq + 1)]);
+    if (eq <= 0) throw new InvalidArchiveError(`PAX record at offset ${pos} has ${eq === 0 ? 'an empty key' : 'no "="'}`);
+    const key = record.toString('utf8', 0, eq);
+    const value = record.subarray(eq + 1);
+    if (key.includes('\0') || (PAX_TEXT_KEYS.has(key) && value.includes(0))) throw new InvalidArchiveError(`PAX record ${JSON.stringify(key)} holds a NUL byte`);
+    records.push([key, value]);
     pos += len;
   }
   return records;
 }
 
-/** parsePaxTime converts "1577934245.6" to nanoseconds since the epoch. */
+const MAX_INT64 = 2n ** 63n - 1n;
+
+/**
+ * parsePaxTime converts "1577934245.6" to nanoseconds since the epoch, with Go's parsePAXTime
+ * rules: decimal seconds that fit an int64, optional fraction digits (cut after nine). It throws
+ * InvalidArchiveError for anything else.
+ */
 export function parsePaxTime(text: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text.trim());
-  if (!m) throw new RangeError(`invalid PAX time ${JSON.stringify(text)}`);
+  const m = /^([-+]?)(\d+)(?:\.(\d*))?$/.exec(text);
+  if (!m || BigInt(m[2]!) > MAX_INT64) throw new InvalidArchiveError(`invalid PAX time ${JSON.stringify(text)}`);
   const frac = (m[3] ?? '').padEnd(9, '0').slice(0, 9);
   const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt(frac);
-  return m[1] ? -ns : ns;
+  return m[1] === '-' ? -ns : ns;
 }
 
 // ---------- encoding ----------

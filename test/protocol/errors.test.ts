@@ -10,6 +10,7 @@ import { dockerActivate, dockerApplyDiff, dockerCall, exchange, requestHead, typ
 import { initBody, startServer, type TestServer } from '../helpers/protocol-server';
 import { fields, packWithTarStream, tarWithOurWriter } from '../helpers/tar-build';
 import { needRoot } from '../helpers/tiers';
+import { MALFORMED } from '../unit/archive/malformed-tars';
 
 const BASE = 'e5'.repeat(32);
 const CHILD = 'f6'.repeat(32);
@@ -183,6 +184,26 @@ describe('protocol error replies', { skip: needRoot() }, () => {
     const res = await dockerApplyDiff(srv.socket, CHILD, BASE, good);
     assert.equal(res.status, 200);
     assert.deepEqual(res.json, { Size: 4 });
+  });
+
+  it('ApplyDiff of every malformed tar is a 400 with an Err naming the entry and no host path', async () => {
+    // These came back as 500s naming the staging paths (hardlinks) or the wrong entry (PAX), or
+    // were applied (GNU sparse maps past the real size or not numbers): Go's reader refuses them.
+    const layer = 'a7'.repeat(32);
+    assert.equal((await call('GraphDriver.Create', { ID: layer, Parent: BASE })).status, 200);
+    for (const c of MALFORMED) {
+      const res = await dockerApplyDiff(srv.socket, layer, BASE, c.tar);
+      assert.equal(res.status, 400, `${c.what}: ${res.body.toString()}`);
+      const err = failed(res, c.what);
+      assert.ok(err.includes(JSON.stringify(c.names)), `${c.what}: the Err names ${JSON.stringify(c.names)}: ${err}`);
+      assert.ok(!err.includes('/tmp/') && !err.includes(srv.dir), `${c.what}: no host path in ${err}`);
+      assert.deepEqual(fs.readdirSync(path.join(srv.home, layer, 'diff')), [], `${c.what}: nothing applied`);
+      assert.deepEqual(fs.readdirSync(path.join(srv.home, '.strata', 'staging')), [], `${c.what}: no staging leftovers`);
+    }
+    const good = await packWithTarStream([{ header: { name: 'good', type: 'file', mode: 0o644 }, content: 'good' }]);
+    assert.equal((await dockerApplyDiff(srv.socket, layer, BASE, good)).status, 200);
+    homeEntries = fs.readdirSync(srv.home).sort();
+    await stillServing();
   });
 
   it('Diff, Changes, DiffSize and GetMetadata of a missing layer fail with a JSON Err, never a 200', async () => {
