@@ -8,6 +8,7 @@ import { Layout } from './store/layout';
 import { DriverSession, type OpenStore } from './graphdriver/session';
 import { run } from './sys/exec';
 import { createLogger, type Logger } from './sys/log';
+import { exitOnSignals } from './sys/shutdown';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
 import { treeRemover } from './sys/remove-tree';
@@ -50,22 +51,8 @@ export async function serve(config: Config): Promise<void> {
   const app = buildApp({ session, log });
   await listenOnSocket(app, config.socket);
   log.info({ socket: config.socket, version: VERSION }, 'strata is listening');
-  let closing = false;
-  const close = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    app
-      .close()
-      .then(() => session.close())
-      .then(
-      () => log.flush(() => process.exit(0)),
-      (err: unknown) => {
-        log.error({ err }, 'shutdown failed');
-        log.flush(() => process.exit(1));
-      },
-    );
-  };
-  process.on('SIGTERM', () => close('SIGTERM'));
-  process.on('SIGINT', () => close('SIGINT'));
+  exitOnSignals(log, async () => {
+    await app.close();
+    await session.close();
+  });
 }

@@ -7,6 +7,7 @@ import { SnapshotLayout } from './store/snapshot-layout';
 import { SnapshotStore } from './store/snapshot-store';
 import { run } from './sys/exec';
 import { createLogger } from './sys/log';
+import { exitOnSignals } from './sys/shutdown';
 import { KernelMounter } from './sys/mounter';
 import { probeHost } from './sys/probe';
 import { treeRemover } from './sys/remove-tree';
@@ -25,21 +26,8 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
   });
   const server = await startSnapshotServer({ store, log }, config.socket);
   log.info({ socket: config.socket, root: config.root, version: VERSION }, 'strata snapshotter is listening');
-  let closing = false;
-  const close = (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, 'shutting down');
-    new Promise<void>((resolve) => server.tryShutdown(() => resolve()))
-      .then(() => store.close())
-      .then(
-        () => log.flush(() => process.exit(0)),
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          log.flush(() => process.exit(1));
-        },
-      );
-  };
-  process.on('SIGTERM', () => close('SIGTERM'));
-  process.on('SIGINT', () => close('SIGINT'));
+  exitOnSignals(log, async () => {
+    await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    await store.close();
+  });
 }
