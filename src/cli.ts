@@ -33,7 +33,14 @@ async function main(argv: string[]): Promise<number> {
       await serve(parseConfig(args, process.env));
       return -1;
     case 'snapshotter': {
-      // Loaded only here: the catalog needs node:sqlite, which the GraphDriver server does not.
+      // Loaded only here: the catalog needs node:sqlite (Node.js 22.13+), which the GraphDriver server does not.
+      if (!process.getBuiltinModule?.('node:sqlite')) {
+        console.error(`strata snapshotter needs Node.js 22.13 or later (this is ${process.version})`);
+        return 2;
+      }
+      // Node 22's warning that SQLite is experimental would be a plain line amid the JSON log:
+      // the default printer goes, and serveSnapshotter logs later warnings as JSON.
+      process.removeAllListeners('warning');
       const { serveSnapshotter } = await import('./snapshotter-main');
       await serveSnapshotter(parseSnapshotterConfig(args, process.env));
       return -1;

@@ -15,6 +15,7 @@ import { treeRemover } from './sys/remove-tree';
 /** serveSnapshotter runs the containerd proxy snapshotter until SIGTERM/SIGINT; snapshots stay mounted wherever containerd mounted them. */
 export async function serveSnapshotter(config: SnapshotterConfig): Promise<void> {
   const log = createLogger({ level: config.logLevel });
+  process.on('warning', (warning) => log.warn({ warning: warning.name }, warning.message));
   await mkdir(config.root, { recursive: true, mode: 0o700 });
   const features = await probeHost(config.root, new KernelMounter(run));
   log.info({ root: config.root, ...features }, 'root checked');
