@@ -46,8 +46,6 @@ const nowUs = () => Date.now() * 1000;
 export class SnapshotStore implements Snapshotter {
   readonly #d: SnapshotStoreDeps;
   readonly #catalog: Catalog;
-  /** staging dirs of creates in progress, which cleanup must leave alone */
-  readonly #building = new Set<string>();
   /** names in staging whose delete is queued, so that cleanup does not queue them twice */
   readonly #reclaimQueued = new Set<string>();
   /** removed snapshots' trees are deleted one after another, after the Remove has answered */
@@ -161,7 +159,7 @@ export class SnapshotStore implements Snapshotter {
       this.#discard(path.join(layout.snapshotsDir(), name));
     }
     for (const name of await readdir(layout.stagingDir())) {
-      if (!this.#building.has(name) && !this.#reclaimQueued.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
+      if (!this.#reclaimQueued.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
     }
   }
 
@@ -209,12 +207,11 @@ export class SnapshotStore implements Snapshotter {
     if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
     if (parent) this.#parentRow(parent);
     const { layout } = this.#d;
-    const name = `new-${randomBytes(6).toString('hex')}`;
-    const staging = path.join(layout.stagingDir(), name);
-    this.#building.add(name);
+    const staging = path.join(layout.stagingDir(), `new-${randomBytes(6).toString('hex')}`);
     let placed: string | undefined;
     try {
-      // Synchronous: three mkdirs take microseconds, less than the thread-pool hops of async ones.
+      // Synchronous: three mkdirs take microseconds, less than the thread-pool hops of async ones,
+      // and with no await from here to the rename, cleanup never finds a create in progress.
       mkdirSync(staging, { mode: 0o700 });
       mkdirSync(path.join(staging, 'fs'), { mode: 0o755 });
       if (kind === 'active') mkdirSync(path.join(staging, 'work'), { mode: 0o711 });
@@ -239,8 +236,6 @@ export class SnapshotStore implements Snapshotter {
       rmSync(placed ?? staging, { recursive: true, force: true });
       if (err instanceof StrataError) throw err;
       throw new IoError(`creating snapshot ${quote(key)}`, err);
-    } finally {
-      this.#building.delete(name);
     }
   }
 
