@@ -11,13 +11,12 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { TestContainerd } from '../helpers/containerd';
 import { mountsUnder } from '../helpers/dockerd';
 import { eventually } from '../helpers/eventually';
 import { busyboxLayer, randomFilesLayer, smallFileLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
-import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
+import { SnapshotClient, SnapshotterProcess, catalogIds, snapshotDirIds } from '../helpers/snapshotter-process';
 import { needContainerd } from '../helpers/tiers';
 
 const REF = (tag: string) => `docker.io/library/${tag}`;
@@ -32,20 +31,6 @@ async function layerFromTree(dir: string, name: string, files: Record<string, st
     await writeFile(path.join(tree, file), content);
   }
   return tarDirectory(tree, path.join(dir, `${name}.tar`));
-}
-
-/** catalogIds reads the snapshot ids straight from Strata's catalog (read-only, beside a running Strata). */
-function catalogIds(root: string): number[] {
-  const db = new DatabaseSync(path.join(root, 'metadata.db'), { readOnly: true });
-  try {
-    return (db.prepare('SELECT id FROM snapshots ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id);
-  } finally {
-    db.close();
-  }
-}
-
-async function snapshotDirs(root: string): Promise<number[]> {
-  return (await readdir(path.join(root, 'snapshots'))).map(Number).sort((a, b) => a - b);
 }
 
 describe('containerd 1.7 on the Strata snapshotter', { skip: needContainerd() }, () => {
@@ -147,7 +132,7 @@ describe('containerd 1.7 on the Strata snapshotter', { skip: needContainerd() },
     assert.notEqual(failed.code, 0, `the import must fail when its snapshotter dies: ${failed.stdout}`);
 
     await strata.start();
-    assert.deepEqual(await snapshotDirs(strata.root), catalogIds(strata.root), 'every snapshot dir has its catalog row and every row its dir');
+    assert.deepEqual(snapshotDirIds(strata.root), catalogIds(strata.root), 'every snapshot dir has its catalog row and every row its dir');
     // containerd dials a restarted plugin again after its backoff (1-3 s).
     await eventually(async () => {
       const committed = (await snapshots()).filter((l) => /\sCommitted$/.test(l));
@@ -174,7 +159,7 @@ describe('containerd 1.7 on the Strata snapshotter', { skip: needContainerd() },
     for (const id of (await strataCtr(['containers', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean)) await strataCtr(['containers', 'rm', id]);
     for (const ref of (await strataCtr(['images', 'ls', '-q'])).stdout.trim().split('\n').filter(Boolean)) await strataCtr(['images', 'rm', '--sync', ref]);
     await eventually(async () => assert.deepEqual(await client.list(), []), 30_000);
-    await eventually(async () => assert.deepEqual(await snapshotDirs(strata.root), []), 30_000);
+    await eventually(async () => assert.deepEqual(snapshotDirIds(strata.root), []), 30_000);
     assert.deepEqual(mountsUnder(strata.root), []);
     // Removed snapshots' trees go in the background, one after another.
     await eventually(async () => assert.deepEqual(await readdir(path.join(strata.root, 'staging')), []), 30_000);

@@ -4,7 +4,9 @@
  * service built from the same .proto files (so field numbers are checked against containerd's
  * real clients by the containerd-tier tests, not here).
  */
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { snapshotsServiceClass } from '../../src/snapshots/server';
 import { CliProcess } from './strata-process';
@@ -19,6 +21,21 @@ export class SnapshotterProcess extends CliProcess {
     super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug']);
     this.root = root;
   }
+}
+
+/** catalogIds reads the snapshot ids straight from a snapshotter's catalog (read-only, beside a running Strata). */
+export function catalogIds(root: string): number[] {
+  const db = new DatabaseSync(path.join(root, 'metadata.db'), { readOnly: true });
+  try {
+    return (db.prepare('SELECT id FROM snapshots ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id);
+  } finally {
+    db.close();
+  }
+}
+
+/** snapshotDirIds lists the ids that have a directory under the snapshotter root's snapshots/. */
+export function snapshotDirIds(root: string): number[] {
+  return readdirSync(path.join(root, 'snapshots')).map(Number).sort((a, b) => a - b);
 }
 
 /** A gRPC status as a test sees it: the code and the message. */

@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { describe, it, type TestContext } from 'node:test';
 import { eventually } from '../helpers/eventually';
-import { SnapshotClient, SnapshotterProcess, type CallError } from '../helpers/snapshotter-process';
+import { SnapshotClient, SnapshotterProcess, catalogIds, snapshotDirIds, type CallError } from '../helpers/snapshotter-process';
 import { needRoot } from '../helpers/tiers';
 import { makeTmpDir } from '../helpers/tmp-dir';
 
@@ -39,16 +38,6 @@ function logLines(file: string): Array<Record<string, unknown>> {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-function catalogIds(root: string): number[] {
-  const db = new DatabaseSync(path.join(root, 'metadata.db'), { readOnly: true });
-  try {
-    return (db.prepare('SELECT id FROM snapshots ORDER BY id').all() as Array<{ id: number }>).map((r) => r.id);
-  } finally {
-    db.close();
-  }
-}
-
-const dirIds = (root: string) => fs.readdirSync(path.join(root, 'snapshots')).map(Number).sort((a, b) => a - b);
 
 describe('strata snapshotter over its socket', { skip: needRoot() }, () => {
   it('listens on a 0600 socket, refuses to start beside a live one and replaces a stale one', async (t) => {
@@ -181,7 +170,7 @@ describe('strata snapshotter over its socket', { skip: needRoot() }, () => {
       await proc.start();
       const client = new SnapshotClient(proc.socket);
       // After a restart, everything listed is whole: each snapshot has its dir, and only those dirs exist.
-      assert.deepEqual(dirIds(proc.root), catalogIds(proc.root), `round ${round}`);
+      assert.deepEqual(snapshotDirIds(proc.root), catalogIds(proc.root), `round ${round}`);
       const infos = await client.list();
       for (const info of infos.filter((i) => i.kind === 'COMMITTED')) {
         const usage = await client.call('Usage', { key: info.name as string });
@@ -207,7 +196,7 @@ describe('strata snapshotter over its socket', { skip: needRoot() }, () => {
     }
     assert.ok(committed > 10, `the workload ran (${committed} commits)`);
     await proc.start();
-    assert.deepEqual(dirIds(proc.root), catalogIds(proc.root));
+    assert.deepEqual(snapshotDirIds(proc.root), catalogIds(proc.root));
     await proc.kill('SIGTERM');
   });
 });
