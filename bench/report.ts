@@ -40,37 +40,51 @@ function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
-const SECTIONS: Array<{ title: string; groups: string[] }> = [
+/** TableSection is one titled block of rows of the printed table. */
+export interface TableSection {
+  title: string;
+  groups: string[];
+  note?: string;
+}
+
+/** TableColumns sizes a table's label and target columns and prints a side's value. */
+export interface TableColumns {
+  labelWidth: number;
+  targetWidth: number;
+  value: (r: Report['results'][number], side: string) => string;
+}
+
+const SECTIONS: TableSection[] = [
   { title: 'docker commands: strata vs overlay2 (same dockerd binary)', groups: ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps'] },
   { title: 'layer work alone: strata (over its socket) vs GNU tar, same disk', groups: ['layer'] },
   { title: 'how cost grows: load time by file count', groups: ['scale-load'] },
   { title: 'how cost grows: docker run --rm (mount + Get/Put) by image depth', groups: ['scale-depth'] },
 ];
 
-function formatRow(r: Report['results'][number]): string {
-  const [a, b] = r.sides;
-  const verdict = r.met === undefined ? '' : r.met ? 'yes' : 'NO';
-  return [
-    pad(r.label, 72),
-    pad(`${r.medians[a]!.toFixed(1)}`, 10, true),
-    pad(`${r.medians[b]!.toFixed(1)}`, 10, true),
-    pad(r.ratio.toFixed(2), 7, true),
-    pad(r.target?.text ?? '', 21, true),
-    pad(verdict, 4, true),
-  ].join(' ');
-}
+const COLUMNS: TableColumns = { labelWidth: 72, targetWidth: 21, value: (r, side) => r.medians[side]!.toFixed(1) };
 
-/** formatTable renders the report as the text table the bench prints. */
-export function formatTable(report: Report): string {
+/** formatSections renders the rows of each section that has any: median per side, ratio, target, verdict. */
+export function formatSections(report: Report, sections: readonly TableSection[], columns: TableColumns): string[] {
+  const { labelWidth, targetWidth, value } = columns;
   const lines: string[] = [];
-  for (const section of SECTIONS) {
+  for (const section of sections) {
     const rows = report.results.filter((r) => section.groups.includes(r.group));
     if (rows.length === 0) continue;
     const [a, b] = rows[0]!.sides;
     lines.push('', section.title);
-    lines.push([pad('benchmark (median ms)', 72), pad(a, 10, true), pad(b, 10, true), pad('ratio', 7, true), pad('target', 21, true), pad('met', 4, true)].join(' '));
-    for (const r of rows) lines.push(formatRow(r));
+    if (section.note) lines.push(`(${section.note})`);
+    lines.push([pad('benchmark (median ms)', labelWidth), pad(a!, 10, true), pad(b!, 10, true), pad('ratio', 7, true), pad('target', targetWidth, true), pad('met', 4, true)].join(' '));
+    for (const r of rows) {
+      const verdict = r.met === undefined ? '' : r.met ? 'yes' : 'NO';
+      lines.push([pad(r.label, labelWidth), pad(value(r, a!), 10, true), pad(value(r, b!), 10, true), pad(r.ratio.toFixed(2), 7, true), pad(r.target?.text ?? '', targetWidth, true), pad(verdict, 4, true)].join(' '));
+    }
   }
+  return lines;
+}
+
+/** formatTable renders the report as the text table the bench prints. */
+export function formatTable(report: Report): string {
+  const lines = formatSections(report, SECTIONS, COLUMNS);
   lines.push(...formatStrataShare(report));
   const rss = report.peakRss;
   if (rss.loads.length || rss.layerApplyMiB !== undefined) {
