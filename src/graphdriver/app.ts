@@ -11,6 +11,7 @@ import type { DriverSession } from './session';
 import type { Logger } from '../sys/log';
 import { toUtf8 } from '../archive/entry-path';
 import { checkStorageOptions } from './driver-options';
+import { parseRequest } from '../validate';
 import { errorHandler } from './error-handler';
 import * as naive from './naive-diff';
 import {
@@ -38,14 +39,6 @@ export interface AppDeps {
 }
 
 const MIME = 'application/vnd.docker.plugins.v1+json';
-
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const where = issue.path.length ? `${issue.path.join('.')}: ` : '';
-  throw new InvalidArgumentError(`${where}${issue.message}`);
-}
 
 function idsOf(request: FastifyRequest): { id?: string; parent?: string } {
   const source = (request.url.startsWith('/GraphDriver.ApplyDiff') ? request.query : request.body) as Record<string, unknown> | undefined;
@@ -103,7 +96,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
     json.post('/Plugin.Activate', async () => ({ Implements: ['GraphDriver'] }));
     json.post('/GraphDriver.Init', async (req) => {
-      const r = parse(InitRequest, req.body);
+      const r = parseRequest(InitRequest, req.body);
       await session.init({
         home: r.Home,
         options: r.Opts,
@@ -113,53 +106,53 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return {};
     });
     json.post('/GraphDriver.Capabilities', async (req) => {
-      parse(EmptyRequest, req.body);
+      parseRequest(EmptyRequest, req.body);
       return { Capabilities: { ReproducesExactDiffs: false } };
     });
     json.post('/GraphDriver.Create', async (req) => {
-      await create(parse(CreateRequest, req.body), false);
+      await create(parseRequest(CreateRequest, req.body), false);
       return {};
     });
     json.post('/GraphDriver.CreateReadWrite', async (req) => {
-      await create(parse(CreateRequest, req.body), true);
+      await create(parseRequest(CreateRequest, req.body), true);
       return {};
     });
     json.post('/GraphDriver.Remove', async (req) => {
-      await store().remove(parse(IdRequest, req.body).ID);
+      await store().remove(parseRequest(IdRequest, req.body).ID);
       return {};
     });
     json.post('/GraphDriver.Get', async (req) => {
-      const r = parse(GetRequest, req.body);
+      const r = parseRequest(GetRequest, req.body);
       return { Dir: await store().get(r.ID, r.MountLabel) };
     });
     json.post('/GraphDriver.Put', async (req) => {
-      await store().put(parse(IdRequest, req.body).ID);
+      await store().put(parseRequest(IdRequest, req.body).ID);
       return {};
     });
     json.post('/GraphDriver.Exists', async (req) => {
-      return { Exists: await store().exists(parse(IdRequest, req.body).ID) };
+      return { Exists: await store().exists(parseRequest(IdRequest, req.body).ID) };
     });
     json.post('/GraphDriver.Status', async () => {
       return { Status: await statusLines(store()) };
     });
     json.post('/GraphDriver.GetMetadata', async (req) => {
-      return { Metadata: await store().metadata(parse(IdRequest, req.body).ID) };
+      return { Metadata: await store().metadata(parseRequest(IdRequest, req.body).ID) };
     });
     json.post('/GraphDriver.Cleanup', async () => {
       await store().cleanup();
       return {};
     });
     json.post('/GraphDriver.Changes', async (req) => {
-      const r = parse(DiffRequest, req.body);
+      const r = parseRequest(DiffRequest, req.body);
       const list = await naive.changes(store(), r.ID, r.Parent);
       return { Changes: list.map((c) => ({ Path: toUtf8(c.path), Kind: c.kind })) };
     });
     json.post('/GraphDriver.DiffSize', async (req) => {
-      const r = parse(DiffRequest, req.body);
+      const r = parseRequest(DiffRequest, req.body);
       return { Size: await naive.diffSize(store(), r.ID, r.Parent) };
     });
     json.post('/GraphDriver.Diff', async (req, reply) => {
-      const r = parse(DiffRequest, req.body);
+      const r = parseRequest(DiffRequest, req.body);
       const tar = await naive.diff(store(), r.ID, r.Parent);
       return reply.type('application/x-tar').send(tar);
     });
@@ -172,7 +165,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       done(null, payload);
     });
     stream.post('/GraphDriver.ApplyDiff', async (req) => {
-      const q = parse(ApplyDiffQuery, req.query);
+      const q = parseRequest(ApplyDiffQuery, req.query);
       const body = req.body as AsyncIterable<Buffer> | undefined;
       if (!body) throw new InvalidArgumentError('ApplyDiff needs the layer tar as its body');
       return { Size: await store().applyDiff(q.id, q.parent, body) };

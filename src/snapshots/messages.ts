@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 import type { Kind, Mount, SnapshotInfo } from '../core/snapshots';
-import { InvalidArgumentError } from '../errors';
 
 const Labels = z.record(z.string(), z.string()).default({});
 
@@ -17,14 +16,6 @@ export const UpdateRequest = z.object({
 });
 export const ListRequest = z.object({ filters: z.array(z.string()).max(64).default([]) });
 export const EmptyRequest = z.object({});
-
-/** parse validates a decoded request; a failure is InvalidArgumentError naming the field. */
-export function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value ?? {});
-  if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  throw new InvalidArgumentError(`${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
-}
 
 const KIND_NAMES: Record<Kind, string> = { view: 'VIEW', active: 'ACTIVE', committed: 'COMMITTED' };
 

@@ -9,7 +9,8 @@ import type { Snapshotter } from '../core/snapshots';
 import type { Logger } from '../sys/log';
 import { matches, parseFilters } from './filters';
 import { grpcFailure } from './grpc-errors';
-import { CommitRequest, CreateRequest, EmptyRequest, KeyRequest, ListRequest, UpdateRequest, infoMessage, mountMessages, parse } from './messages';
+import { CommitRequest, CreateRequest, EmptyRequest, KeyRequest, ListRequest, UpdateRequest, infoMessage, mountMessages } from './messages';
+import { parseRequest } from '../validate';
 
 export interface SnapshotServiceDeps {
   store: Snapshotter;
@@ -58,41 +59,41 @@ export function snapshotService(deps: SnapshotServiceDeps): UntypedServiceImplem
 
   return {
     Prepare: unary('Prepare', async (r) => {
-      const q = parse(CreateRequest, r);
+      const q = parseRequest(CreateRequest, r);
       return { mounts: mountMessages(await store.prepare(q.key, q.parent, q.labels)) };
     }),
     View: unary('View', async (r) => {
-      const q = parse(CreateRequest, r);
+      const q = parseRequest(CreateRequest, r);
       return { mounts: mountMessages(await store.view(q.key, q.parent, q.labels)) };
     }),
-    Mounts: unary('Mounts', async (r) => ({ mounts: mountMessages(await store.mounts(parse(KeyRequest, r).key)) })),
+    Mounts: unary('Mounts', async (r) => ({ mounts: mountMessages(await store.mounts(parseRequest(KeyRequest, r).key)) })),
     Commit: unary('Commit', async (r) => {
-      const q = parse(CommitRequest, r);
+      const q = parseRequest(CommitRequest, r);
       await store.commit(q.name, q.key, q.labels);
       return {};
     }),
     Remove: unary('Remove', async (r) => {
-      await store.remove(parse(KeyRequest, r).key);
+      await store.remove(parseRequest(KeyRequest, r).key);
       return {};
     }),
-    Stat: unary('Stat', async (r) => ({ info: infoMessage(await store.stat(parse(KeyRequest, r).key)) })),
+    Stat: unary('Stat', async (r) => ({ info: infoMessage(await store.stat(parseRequest(KeyRequest, r).key)) })),
     Update: unary('Update', async (r) => {
-      const q = parse(UpdateRequest, r);
+      const q = parseRequest(UpdateRequest, r);
       return { info: infoMessage(await store.update(q.info, q.update_mask?.paths ?? [])) };
     }),
     Usage: unary('Usage', async (r) => {
-      const usage = await store.usage(parse(KeyRequest, r).key);
+      const usage = await store.usage(parseRequest(KeyRequest, r).key);
       return { size: String(usage.size), inodes: String(usage.inodes) };
     }),
     Cleanup: unary('Cleanup', async (r) => {
-      parse(EmptyRequest, r);
+      parseRequest(EmptyRequest, r);
       await store.cleanup();
       return {};
     }),
     List: (call: ServerWritableStream<Request, unknown>) => {
       const started = process.hrtime.bigint();
       void (async () => {
-        const filters = parseFilters(parse(ListRequest, call.request).filters);
+        const filters = parseFilters(parseRequest(ListRequest, call.request).filters);
         const infos = (await store.list()).filter((info) => matches(filters, info)).map(infoMessage);
         for (let i = 0; i < infos.length; i += LIST_BATCH) call.write({ info: infos.slice(i, i + LIST_BATCH) });
       })().then(
