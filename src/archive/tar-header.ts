@@ -262,18 +262,35 @@ export function fitsOctal(value: number, len: number): boolean {
 export interface HeaderFields {
   name: string;
   type: EntryType;
-  /** mode including the S_IF* file-type bits, as Docker writes it */
+  /** the mode field: Docker 20.10 keeps the S_IF* file-type bits in it, Go's FileInfoHeader does not */
   mode: number;
   uid: number;
   gid: number;
   size: number;
   mtimeSec: number;
+  /** sub-second part of the mtime; when non-zero Go writes the whole mtime as a PAX record */
+  mtimeNsec?: number;
+  /** access and change times, which Go can only write as PAX records */
+  atime?: PaxTime;
+  ctime?: PaxTime;
   linkname?: string;
   uname?: string;
   gname?: string;
   devmajor?: number;
   devminor?: number;
   xattrs?: Map<string, Buffer>;
+}
+
+/** PaxTime is a time as Go's tar writer takes it: seconds and nanoseconds. */
+export interface PaxTime {
+  sec: number;
+  nsec: number;
+}
+
+/** formatPaxTime writes a time as Go's formatPAXTime does: seconds, and the fraction without trailing zeros. */
+export function formatPaxTime(t: PaxTime): string {
+  if (t.nsec === 0) return String(t.sec);
+  return `${t.sec}.${String(t.nsec).padStart(9, '0')}`.replace(/0+$/, '');
 }
 
 function isAscii(s: string): boolean {
@@ -371,7 +388,10 @@ function paxRecordsFor(f: HeaderFields): Array<[string, Buffer]> {
   number('uid', f.uid, 8);
   number('gid', f.gid, 8);
   number('size', f.size, 12);
-  number('mtime', f.mtimeSec, 12);
+  if (f.mtimeNsec) records.push(['mtime', raw(formatPaxTime({ sec: f.mtimeSec, nsec: f.mtimeNsec }))]);
+  else number('mtime', f.mtimeSec, 12);
+  if (f.atime) records.push(['atime', raw(formatPaxTime(f.atime))]);
+  if (f.ctime) records.push(['ctime', raw(formatPaxTime(f.ctime))]);
   for (const [key, value] of f.xattrs ?? []) records.push([`SCHILY.xattr.${key}`, value]);
   return records.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
