@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { credentials, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
-import { snapshotsServiceClass } from '../src/snapshots/server';
+import { grpcService } from '../src/grpc/services';
 import { timeMs } from './measure';
 
 type Message = Record<string, unknown>;
@@ -38,7 +38,7 @@ export class SnapshotService {
    * call metadata; `direct` (Strata's own socket) makes keys with containerd's `<ns>/<n>/` prefix.
    */
   constructor(socket: string, readonly snapshotter: string, readonly namespace?: string, readonly direct = false) {
-    const Service = snapshotsServiceClass();
+    const Service = grpcService('snapshots');
     this.#client = new Service(`unix:${socket}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as Client & Record<string, (...args: unknown[]) => unknown>;
   }
 

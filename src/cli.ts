@@ -9,6 +9,7 @@ import { KernelMounter } from './sys/mounter';
 
 const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL] [--idle-unmount-ms MS]
        strata snapshotter [--socket PATH] [--root DIR] [--log-level LEVEL]
+                          [--containerd-address PATH] [--diff-gzip-level 1-9]
        strata fsck --home DIR [--docker-root DIR] [--repair] [--remove-unreferenced] [--json]
        strata version
 
@@ -21,6 +22,10 @@ const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-le
   snapshotter  run the containerd proxy snapshotter (gRPC)
   --socket     unix socket to listen on (env STRATA_SNAPSHOTTER_SOCKET, default /run/strata/snapshotter.sock)
   --root       where snapshots and their catalog live (env STRATA_SNAPSHOTTER_ROOT, default /var/lib/strata/snapshotter)
+  --containerd-address  containerd's socket, for the differ's layers (env STRATA_CONTAINERD_ADDRESS,
+               default /run/containerd/containerd.sock)
+  --diff-gzip-level     gzip level of the layers the differ writes, 1 fastest to 9 smallest
+               (env STRATA_DIFF_GZIP_LEVEL, default 1)
 
 ${FSCK_USAGE.replace(/^usage: /, '')}`;
 

@@ -68,20 +68,34 @@ export function parseConfig(args: readonly string[], env: NodeJS.ProcessEnv): Co
 export const DEFAULT_SNAPSHOTTER_SOCKET = '/run/strata/snapshotter.sock';
 export const DEFAULT_SNAPSHOTTER_ROOT = '/var/lib/strata/snapshotter';
 
+export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+export const DEFAULT_DIFF_GZIP_LEVEL = 1;
+
 export const SnapshotterConfigSchema = z.object({
   socket: AbsolutePath.default(DEFAULT_SNAPSHOTTER_SOCKET),
   root: AbsolutePath.default(DEFAULT_SNAPSHOTTER_ROOT),
   logLevel: LogLevel,
+  /** containerd's socket: the differ reads and writes layers in its content store */
+  containerdAddress: AbsolutePath.default(DEFAULT_CONTAINERD_ADDRESS),
+  diffGzipLevel: z.coerce.number().int().min(1).max(9).default(DEFAULT_DIFF_GZIP_LEVEL),
 });
 
 /** SnapshotterConfig holds the settings of `strata snapshotter`. */
 export type SnapshotterConfig = Readonly<z.infer<typeof SnapshotterConfigSchema>>;
 
-const SNAPSHOTTER_FLAGS: Record<string, keyof SnapshotterConfig> = { '--socket': 'socket', '--root': 'root', '--log-level': 'logLevel' };
+const SNAPSHOTTER_FLAGS: Record<string, keyof SnapshotterConfig> = {
+  '--socket': 'socket',
+  '--root': 'root',
+  '--log-level': 'logLevel',
+  '--containerd-address': 'containerdAddress',
+  '--diff-gzip-level': 'diffGzipLevel',
+};
 const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
   STRATA_SNAPSHOTTER_SOCKET: 'socket',
   STRATA_SNAPSHOTTER_ROOT: 'root',
   STRATA_LOG_LEVEL: 'logLevel',
+  STRATA_CONTAINERD_ADDRESS: 'containerdAddress',
+  STRATA_DIFF_GZIP_LEVEL: 'diffGzipLevel',
 };
 
 /** parseSnapshotterConfig reads the settings of `strata snapshotter` (see readSettings). */

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'STRATA_ERR_CMD_FAILED'
   | 'STRATA_ERR_KERNEL_UNSUPPORTED'
   | 'STRATA_ERR_NOT_INITIALISED'
+  | 'STRATA_ERR_NOT_IMPLEMENTED'
+  | 'STRATA_ERR_UPSTREAM'
   | 'STRATA_ERR_IO';
 
 export class StrataError extends Error {
@@ -106,6 +108,23 @@ export class NotInitialisedError extends StrataError {
     super('STRATA_ERR_NOT_INITIALISED', 'strata has not been initialised: dockerd has not sent GraphDriver.Init yet', {
       status: 503,
     });
+  }
+}
+
+/**
+ * A request this implementation does not take on, for another to serve: containerd's diff
+ * service passes a call its differ answers this way on to the next differ in its list.
+ */
+export class NotImplementedError extends StrataError {
+  constructor(message: string) {
+    super('STRATA_ERR_NOT_IMPLEMENTED', message, { status: 501 });
+  }
+}
+
+/** A service Strata relies on (containerd's content store) failed or could not be reached. */
+export class UpstreamError extends StrataError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STRATA_ERR_UPSTREAM', message, { ...options, status: 503 });
   }
 }
 

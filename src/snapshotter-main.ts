@@ -1,8 +1,16 @@
-/** Composition of `strata snapshotter`: logger, host probe, snapshot store, gRPC server; signals and shutdown order. */
+/**
+ * Composition of `strata snapshotter`: logger, host probe, snapshot store, the containerd
+ * content client the differ uses, and one gRPC server with the snapshot and diff services;
+ * signals and shutdown order.
+ */
 import { mkdir } from 'node:fs/promises';
 import type { SnapshotterConfig } from './config';
+import { ContainerdContent } from './containerd/content-client';
+import { diffService } from './diff/service';
+import { grpcService } from './grpc/services';
+import { startGrpcServer } from './grpc/server';
 import { VERSION } from './main';
-import { startSnapshotServer } from './snapshots/server';
+import { snapshotService } from './snapshots/service';
 import { SnapshotLayout } from './store/snapshot-layout';
 import { SnapshotStore } from './store/snapshot-store';
 import { run } from './sys/exec';
@@ -11,6 +19,9 @@ import { exitOnSignals } from './sys/shutdown';
 import { KernelMounter } from './sys/mounter';
 import { probeHost } from './sys/probe';
 import { treeRemover } from './sys/remove-tree';
+
+/** LEASE_TTL_MS is how long a blob the differ wrote is kept for its caller to reference it. */
+const LEASE_TTL_MS = 60 * 60 * 1000;
 
 /** serveSnapshotter runs the containerd proxy snapshotter until SIGTERM/SIGINT; snapshots stay mounted wherever containerd mounted them. */
 export async function serveSnapshotter(config: SnapshotterConfig): Promise<void> {
@@ -25,10 +36,26 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     mountOptions: features.snapshotMountOptions,
     removeTree: treeRemover(run),
   });
-  const server = await startSnapshotServer({ store, log }, config.socket);
-  log.info({ socket: config.socket, root: config.root, version: VERSION }, 'strata snapshotter is listening');
+  const content = new ContainerdContent({ address: config.containerdAddress, leaseTtlMs: LEASE_TTL_MS });
+  const differ = {
+    store,
+    log,
+    content: content.stores,
+    gzipLevel: config.diffGzipLevel,
+    // sync -f is syncfs(2) on the filesystem holding the directory.
+    syncFs: async (dir: string) => void (await run(['sync', '-f', dir], { discardStdout: true })),
+  };
+  const server = await startGrpcServer(
+    [
+      { definition: grpcService('snapshots').service, implementation: snapshotService({ store, log }) },
+      { definition: grpcService('diff').service, implementation: diffService(differ) },
+    ],
+    config.socket,
+  );
+  log.info({ socket: config.socket, root: config.root, containerd: config.containerdAddress, version: VERSION }, 'strata snapshotter is listening');
   exitOnSignals(log, async () => {
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    content.close();
     await store.close();
   });
 }

@@ -47,6 +47,12 @@ const MAX_TIME_NS = 2n ** 63n - 1n;
 
 export interface ApplyOptions {
   idMap: IdMapping;
+  /**
+   * 'overlay' (the default) stores whiteouts in overlay's form, for a layer that is an upper
+   * dir over others; 'remove' only carries them out on what this tar made, as containerd does
+   * when it applies a layer with no parents (a plain directory, nothing below to hide).
+   */
+  whiteouts?: 'overlay' | 'remove';
   /** called once per xattr that the filesystem refused (ENOTSUP/EPERM), which overlay2 also ignores */
   onIgnoredXattr?: (entry: string, name: string, errno: string) => void;
 }
@@ -206,6 +212,13 @@ class Extractor {
   #whiteout(name: string, rel: string, parent: string, whiteout: NonNullable<WhiteoutKind>, owner: Owner): void {
     const target = this.#root.path(rel);
     if (lstatOrNull(target)) this.#remove(rel);
+    if (this.#opts.whiteouts === 'remove') {
+      if (whiteout.kind === 'whiteout' && whiteout.name !== '') {
+        const hiddenRel = joinRel(parent, whiteout.name);
+        if (lstatOrNull(this.#root.path(hiddenRel))) this.#remove(hiddenRel);
+      }
+      return;
+    }
     if (whiteout.kind === 'opaque') {
       lsetxattr(this.#root.path(parent), OPAQUE_XATTR, Buffer.from('y'));
       return;

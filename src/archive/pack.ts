@@ -14,6 +14,7 @@ import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
 import type { EntryType, HeaderFields } from './tar-header';
+import { fileData } from './file-data';
 import { TarWriter } from './tar-writer';
 import type { LayerView, VisibleNode } from './view';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, isOpaqueValue, isWhiteoutDevice } from './whiteout';
@@ -147,28 +148,11 @@ class Packer {
       }
       this.writer.header(h);
       if (opaque) this.writer.header(opaque);
-      if (hasData) yield* this.#fileData(fd!, h.size);
+      if (hasData) yield* fileData(this.writer, fd!, h.size);
     } finally {
       if (hasData) fs.closeSync(fd!);
     }
     yield* this.flush(false);
-  }
-
-  /** fileData copies `size` bytes of file data straight into the writer's output buffers. */
-  *#fileData(fd: number, size: number): Generator<Buffer> {
-    let left = size;
-    let shrunk = false;
-    while (left > 0) {
-      const target = this.writer.space(left);
-      const n = shrunk ? 0 : fs.readSync(fd, target, 0, target.length, null);
-      // The file shrank while we read it: pad with zeros so the archive stays well formed.
-      if (n === 0) shrunk = true;
-      const written = shrunk ? target.fill(0).length : n;
-      this.writer.commit(written);
-      left -= written;
-      yield* this.flush(false);
-    }
-    this.writer.endData(size);
   }
 
   /** flush yields the filled output buffers, and with `force` whatever else is queued too. */

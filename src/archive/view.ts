@@ -86,6 +86,31 @@ export class LayerView {
     return out;
   }
 
+  /**
+   * lookup returns what the view shows at `rel`, a name in the directory merged from
+   * `dirLayers`, or undefined when it shows nothing there: the single-name form of children().
+   */
+  lookup(rel: string, dirLayers: readonly number[]): VisibleNode | undefined {
+    let node: VisibleNode | undefined;
+    for (const i of dirLayers) {
+      const st = lstatIfAny(this.path(i, rel));
+      if (!st) continue;
+      if (!node) {
+        if (isWhiteoutDevice(st)) return undefined;
+        node = { layer: i, stat: st };
+        if (!st.isDirectory()) return node;
+        node.dirLayers = [i];
+        if (this.#isOpaque(i, rel)) return node;
+        continue;
+      }
+      // Below a visible directory only more directories merge in; anything else ends the merge.
+      if (!st.isDirectory()) return node;
+      node.dirLayers!.push(i);
+      if (this.#isOpaque(i, rel)) return node;
+    }
+    return node;
+  }
+
   readonly #closedNodes = new WeakSet<VisibleNode>();
   #closed(n: VisibleNode): boolean {
     return this.#closedNodes.has(n);
@@ -101,5 +126,14 @@ export class LayerView {
       if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR' || errnoOf(err) === 'EPERM') return false;
       throw err;
     }
+  }
+}
+
+function lstatIfAny(p: Buffer): fs.BigIntStats | undefined {
+  try {
+    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOTDIR') return undefined;
+    throw err;
   }
 }

@@ -43,6 +43,18 @@ export interface Mount {
   options: string[];
 }
 
+/**
+ * MountedLayers is what a mount list the store handed out shows: its directories, top first
+ * (what a differ diffs and an applier writes into), and the snapshot whose directory is on top.
+ */
+export interface MountedLayers {
+  dirs: string[];
+  /** the key of the snapshot whose own directory is dirs[0]; absent when there are no dirs */
+  topKey?: string;
+  /** whether the mounts write into dirs[0] (an active snapshot's mounts) */
+  writable: boolean;
+}
+
 /** Snapshotter is the contract of a snapshot store. */
 export interface Snapshotter {
   /** stat returns the info of `key`; NotFoundError when there is none. */
@@ -76,6 +88,11 @@ export interface Snapshotter {
    * background. NotFoundError for an unknown key, FailedPreconditionError while it has children.
    */
   remove(key: string): Promise<void>;
+  /**
+   * layers reads back mounts this store handed out (as mounts() or prepare() gave them, for a
+   * snapshot that still exists); undefined for any other mounts. An empty list is an empty view.
+   */
+  layers(mounts: readonly Mount[]): Promise<MountedLayers | undefined>;
   /** list returns every snapshot's info, parents before children. */
   list(): Promise<SnapshotInfo[]>;
   /** cleanup deletes whatever lies in the store's directories that no snapshot owns; the space comes back in the background. */

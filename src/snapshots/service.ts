@@ -1,14 +1,13 @@
 /**
  * The handlers of containerd.services.snapshots.v1.Snapshots: each validates its request,
- * calls one store method and shapes the reply; errors are translated once, in `finish`. Every
- * call gets one log line with its id, operation, key, duration and outcome.
+ * calls one store method and shapes the reply; `grpc/calls` logs each call in one line and
+ * translates its error once.
  */
-import { randomUUID } from 'node:crypto';
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Snapshotter } from '../core/snapshots';
 import type { Logger } from '../sys/log';
 import { matches, parseFilters } from './filters';
-import { grpcFailure } from './grpc-errors';
+import { finishCall, unaryCall, type Request } from '../grpc/calls';
 import { CommitRequest, CreateRequest, EmptyRequest, KeyRequest, ListRequest, UpdateRequest, infoMessage, mountMessages } from './messages';
 import { parseRequest } from '../validate';
 
@@ -20,42 +19,19 @@ export interface SnapshotServiceDeps {
 /** LIST_BATCH is how many Infos go in one ListSnapshotsResponse of the stream. */
 const LIST_BATCH = 100;
 
-type Request = Record<string, unknown>;
-
 /** logFields picks what identifies a request in the log, cut short: keys can be long. */
-function logFields(op: string, request: Request): Record<string, unknown> {
+function logFields(request: Request): Record<string, unknown> {
   const cut = (v: unknown) => (typeof v === 'string' && v !== '' ? v.slice(0, 200) : undefined);
   const info = request.info as Request | undefined;
   // pino's base record has a 'name' (the logger's): a commit's new name goes in as 'commitAs'.
-  return { op, key: cut(request.key) ?? cut(info?.name), parent: cut(request.parent), commitAs: cut(request.name) };
+  return { key: cut(request.key) ?? cut(info?.name), parent: cut(request.parent), commitAs: cut(request.name) };
 }
 
 /** snapshotService returns the service implementation for a grpc Server. */
 export function snapshotService(deps: SnapshotServiceDeps): UntypedServiceImplementation {
   const { store, log } = deps;
 
-  const finish = (op: string, request: Request, started: bigint, err: unknown): { code: number; details: string } | null => {
-    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
-    const fields = { reqId: randomUUID().slice(0, 8), ...logFields(op, request), ms };
-    if (err === undefined) {
-      log.info(fields, 'request');
-      return null;
-    }
-    const failure = grpcFailure(err);
-    if (!failure.known) log.error({ ...fields, err }, 'unexpected error');
-    else log.warn({ ...fields, code: failure.code, err: failure.details }, 'request failed');
-    return { code: failure.code, details: failure.details };
-  };
-
-  const unary =
-    (op: string, handle: (request: Request) => Promise<unknown>) =>
-    (call: ServerUnaryCall<Request, unknown>, callback: sendUnaryData<unknown>) => {
-      const started = process.hrtime.bigint();
-      handle(call.request).then(
-        (reply) => callback(finish(op, call.request, started, undefined), reply),
-        (err: unknown) => callback(finish(op, call.request, started, err)),
-      );
-    };
+  const unary = (op: string, handle: (request: Request) => Promise<unknown>) => unaryCall(log, op, logFields, handle);
 
   return {
     Prepare: unary('Prepare', async (r) => {
@@ -98,10 +74,10 @@ export function snapshotService(deps: SnapshotServiceDeps): UntypedServiceImplem
         for (let i = 0; i < infos.length; i += LIST_BATCH) call.write({ info: infos.slice(i, i + LIST_BATCH) });
       })().then(
         () => {
-          finish('List', call.request, started, undefined);
+          finishCall(log, { op: 'List', ...logFields(call.request) }, started, undefined);
           call.end();
         },
-        (err: unknown) => call.emit('error', finish('List', call.request, started, err)),
+        (err: unknown) => call.emit('error', finishCall(log, { op: 'List', ...logFields(call.request) }, started, err)),
       );
     },
   };

@@ -22,6 +22,13 @@ export class SnapshotLayout {
   fsDir(id: number): string {
     return path.join(this.root, 'snapshots', String(id), 'fs');
   }
+  /** idOfFsDir returns the id whose fsDir is exactly `dir`, or undefined for any other path. */
+  idOfFsDir(dir: string): number | undefined {
+    const prefix = `${this.snapshotsDir()}/`;
+    if (!dir.startsWith(prefix) || !dir.endsWith('/fs')) return undefined;
+    const id = snapshotIdOfDir(dir.slice(prefix.length, -'/fs'.length));
+    return id !== undefined && this.fsDir(id) === dir ? id : undefined;
+  }
   /** workDir is overlay's work dir; only active snapshots have one. */
   workDir(id: number): string {
     return path.join(this.root, 'snapshots', String(id), 'work');

@@ -33,3 +33,32 @@ export function planSnapshotMounts(layout: SnapshotLayout, req: SnapshotMountReq
   options.push(`lowerdir=${req.parentIds.map((p) => layout.fsDir(p)).join(':')}`);
   return [{ type: 'overlay', source: 'overlay', options }];
 }
+
+/**
+ * PlannedStack is what a mount list planned above shows, read back: the snapshot whose dir a
+ * bind mount shows, or an overlay's upper and lower dirs, as snapshot ids.
+ */
+export type PlannedStack = { type: 'bind'; id: number; readOnly: boolean } | { type: 'overlay'; upperId?: number; lowerIds: number[] };
+
+/**
+ * readSnapshotMounts reads a mount list back into snapshot ids: undefined unless it has the shape
+ * planSnapshotMounts gives and every directory in it is a snapshot dir of `layout`.
+ */
+export function readSnapshotMounts(layout: SnapshotLayout, mounts: readonly Mount[]): PlannedStack | undefined {
+  if (mounts.length !== 1) return undefined;
+  const [m] = mounts as [Mount];
+  if (m.type === 'bind') {
+    const id = layout.idOfFsDir(m.source);
+    return id === undefined ? undefined : { type: 'bind', id, readOnly: m.options.includes('ro') };
+  }
+  if (m.type !== 'overlay') return undefined;
+  const value = (name: string) => m.options.filter((o) => o.startsWith(`${name}=`)).map((o) => o.slice(name.length + 1));
+  const [upper, ...moreUppers] = value('upperdir');
+  const [lower, ...moreLowers] = value('lowerdir');
+  if (moreUppers.length > 0 || moreLowers.length > 0 || lower === undefined) return undefined;
+  const lowerIds = lower.split(':').map((dir) => layout.idOfFsDir(dir));
+  if (lowerIds.some((id) => id === undefined)) return undefined;
+  if (upper === undefined) return { type: 'overlay', lowerIds: lowerIds as number[] };
+  const upperId = layout.idOfFsDir(upper);
+  return upperId === undefined ? undefined : { type: 'overlay', upperId, lowerIds: lowerIds as number[] };
+}

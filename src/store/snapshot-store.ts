@@ -15,7 +15,7 @@ import { lchownSync, lstatSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { diskUsage } from '../archive/size';
-import type { Kind, Labels, Mount, SnapshotInfo, Snapshotter, Usage } from '../core/snapshots';
+import type { Kind, Labels, Mount, MountedLayers, SnapshotInfo, Snapshotter, Usage } from '../core/snapshots';
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -29,7 +29,7 @@ import type { RemoveTree } from '../sys/remove-tree';
 import { Catalog, type SnapshotRow } from './catalog';
 import { checkKey, checkLabels } from './snapshot-keys';
 import { SnapshotLayout, snapshotIdOfDir } from './snapshot-layout';
-import { planSnapshotMounts } from './snapshot-mounts';
+import { planSnapshotMounts, readSnapshotMounts } from './snapshot-mounts';
 
 export interface SnapshotStoreDeps {
   layout: SnapshotLayout;
@@ -138,6 +138,26 @@ export class SnapshotStore implements Snapshotter {
       return row.id;
     });
     this.#discard(this.#d.layout.snapshotDir(id));
+  }
+
+  async layers(mounts: readonly Mount[]): Promise<MountedLayers | undefined> {
+    if (mounts.length === 0) return { dirs: [], writable: false };
+    const plan = readSnapshotMounts(this.#d.layout, mounts);
+    if (!plan) return undefined;
+    const top = this.#catalog.byId(plan.type === 'bind' ? plan.id : (plan.upperId ?? plan.lowerIds[0]!));
+    if (!top) return undefined;
+    const parents = this.#catalog.parentIds(top.id);
+    const stack = (writable: boolean): MountedLayers => ({ dirs: [top.id, ...parents].map((id) => this.#d.layout.fsDir(id)), topKey: top.key, writable });
+    const sameIds = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((id, i) => id === b[i]);
+    if (plan.type === 'bind') {
+      if (parents.length > 0) return undefined;
+      // A view of nothing is a read-only bind of its own, empty, directory.
+      if (top.kind === 'view') return plan.readOnly ? { dirs: [], writable: false } : undefined;
+      if (!plan.readOnly && top.kind !== 'active') return undefined;
+      return stack(!plan.readOnly);
+    }
+    if (plan.upperId !== undefined) return top.kind === 'active' && sameIds(parents, plan.lowerIds) ? stack(true) : undefined;
+    return top.kind === 'committed' && sameIds(parents, plan.lowerIds.slice(1)) ? stack(false) : undefined;
   }
 
   async list(): Promise<SnapshotInfo[]> {

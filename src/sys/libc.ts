@@ -155,6 +155,8 @@ export interface LinkStat {
   ino: bigint;
   /** mtime in whole seconds, rounded down (also before 1970) */
   mtimeSec: number;
+  /** the nanoseconds of the mtime */
+  mtimeNsec: number;
   rdevMajor: number;
   rdevMinor: number;
 }
@@ -176,6 +178,7 @@ export function lstatAt(dirfd: number, path: CPath): LinkStat {
     size: statxSize(),
     // stx_mtime.tv_sec; tv_nsec is never negative, so tv_sec is already rounded down
     mtimeSec: b.readInt32LE(116) * 2 ** 32 + b.readUInt32LE(112),
+    mtimeNsec: b.readUInt32LE(120),
     rdevMajor: b.readUInt32LE(128),
     rdevMinor: b.readUInt32LE(132),
   };

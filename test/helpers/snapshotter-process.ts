@@ -7,18 +7,21 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { credentials, type Client, type ServiceError } from '@grpc/grpc-js';
-import { snapshotsServiceClass } from '../../src/snapshots/server';
+import type { ServiceError } from '@grpc/grpc-js';
+import { GrpcClient, type CallError, type Message } from './grpc-client';
 import { CliProcess } from './strata-process';
 
 /** SnapshotterProcess is `strata snapshotter` on its own socket and root. */
+export type { CallError };
+
 export class SnapshotterProcess extends CliProcess {
   readonly root: string;
 
-  constructor(readonly dir: string, options: { socket?: string; root?: string } = {}) {
+  constructor(readonly dir: string, options: { socket?: string; root?: string; containerdAddress?: string } = {}) {
     const socket = options.socket ?? path.join(dir, 'snapshotter.sock');
     const root = options.root ?? path.join(dir, 'root');
-    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug']);
+    const containerd = options.containerdAddress ? ['--containerd-address', options.containerdAddress] : [];
+    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', ...containerd]);
     this.root = root;
   }
 }
@@ -38,54 +41,20 @@ export function snapshotDirIds(root: string): number[] {
   return readdirSync(path.join(root, 'snapshots')).map(Number).sort((a, b) => a - b);
 }
 
-/** A gRPC status as a test sees it: the code and the message. */
-export interface CallError {
-  code: number;
-  details: string;
-}
-
-type Message = Record<string, unknown>;
-
-/** SnapshotClient calls the snapshot service; unary calls resolve with the reply or reject with a CallError. */
-export class SnapshotClient {
-  readonly #client: Client & Record<string, (...args: unknown[]) => unknown>;
-
-  constructor(socket: string) {
-    const Service = snapshotsServiceClass();
-    this.#client = new Service(`unix:${socket}`, credentials.createInsecure()) as unknown as Client & Record<string, (...args: unknown[]) => unknown>;
-  }
-
-  call(method: string, request: Message): Promise<Message> {
-    return new Promise((resolve, reject) => {
-      this.#client[method]!(request, { deadline: Date.now() + 30_000 }, (err: ServiceError | null, reply: Message) => {
-        if (err) reject({ code: err.code, details: err.details } satisfies CallError);
-        else resolve(reply);
-      });
-    });
+/** SnapshotClient calls the snapshot service (on a snapshotter's socket, or containerd's with a namespace). */
+export class SnapshotClient extends GrpcClient {
+  constructor(socket: string, namespace?: string) {
+    super(socket, 'snapshots', namespace);
   }
 
   /** list collects the whole List stream. */
   list(filters: string[] = []): Promise<Message[]> {
     return new Promise((resolve, reject) => {
       const infos: Message[] = [];
-      const stream = this.#client.List!({ snapshotter: 'strata', filters }) as NodeJS.EventEmitter;
+      const stream = this.stream('List', { snapshotter: 'strata', filters });
       stream.on('data', (m: { info: Message[] }) => infos.push(...m.info));
       stream.on('error', (err: ServiceError) => reject({ code: err.code, details: err.details } satisfies CallError));
       stream.on('end', () => resolve(infos));
     });
-  }
-
-  /** failure returns the CallError of a call that must fail (and throws if it succeeded). */
-  async failure(method: string, request: Message): Promise<CallError> {
-    try {
-      await this.call(method, request);
-    } catch (err) {
-      return err as CallError;
-    }
-    throw new Error(`${method} ${JSON.stringify(request).slice(0, 200)} succeeded but should have failed`);
-  }
-
-  close(): void {
-    this.#client.close();
   }
 }

@@ -58,12 +58,22 @@ describe('parseConfig', () => {
 
 describe('parseSnapshotterConfig', () => {
   it('defaults to /run/strata/snapshotter.sock and /var/lib/strata/snapshotter', () => {
-    assert.deepEqual({ ...parseSnapshotterConfig([], {}) }, { socket: '/run/strata/snapshotter.sock', root: '/var/lib/strata/snapshotter', logLevel: 'info' });
+    assert.deepEqual({ ...parseSnapshotterConfig([], {}) }, {
+      socket: '/run/strata/snapshotter.sock',
+      root: '/var/lib/strata/snapshotter',
+      logLevel: 'info',
+      containerdAddress: '/run/containerd/containerd.sock',
+      diffGzipLevel: 1,
+    });
   });
 
   it('takes flags over the environment and refuses relative paths and unknown flags', () => {
     const c = parseSnapshotterConfig(['--root=/srv/snap', '--log-level', 'warn'], { STRATA_SNAPSHOTTER_SOCKET: '/run/x.sock', STRATA_SNAPSHOTTER_ROOT: '/env/root' });
-    assert.deepEqual({ ...c }, { socket: '/run/x.sock', root: '/srv/snap', logLevel: 'warn' });
+    assert.deepEqual({ ...c }, { socket: '/run/x.sock', root: '/srv/snap', logLevel: 'warn', containerdAddress: '/run/containerd/containerd.sock', diffGzipLevel: 1 });
+    const differ = parseSnapshotterConfig(['--containerd-address', '/run/c.sock', '--diff-gzip-level=6'], {});
+    assert.deepEqual([differ.containerdAddress, differ.diffGzipLevel], ['/run/c.sock', 6]);
+    assert.throws(() => parseSnapshotterConfig(['--diff-gzip-level', '0'], {}), /diffGzipLevel/);
+    assert.throws(() => parseSnapshotterConfig(['--containerd-address', 'containerd.sock'], {}), /containerdAddress: must be an absolute path/);
     assert.throws(() => parseSnapshotterConfig(['--root', 'snap'], {}), /root: must be an absolute path/);
     assert.throws(() => parseSnapshotterConfig(['--state-dir', '/x'], {}), /unknown option --state-dir.*--root/);
   });

@@ -8,10 +8,12 @@ import {
   InvalidArgumentError,
   IoError,
   NotFoundError,
+  NotImplementedError,
   NotSupportedError,
   UnsafeArchiveError,
+  UpstreamError,
 } from '../../../src/errors';
-import { grpcFailure } from '../../../src/snapshots/grpc-errors';
+import { grpcFailure } from '../../../src/grpc/errors';
 
 describe('grpcFailure', () => {
   it("gives each error kind the gRPC code containerd's errdefs map back to that kind", () => {
@@ -23,6 +25,9 @@ describe('grpcFailure', () => {
       [new UnsafeArchiveError('e', 'x'), 3],
       [new FailedPreconditionError('x'), 9],
       [new NotSupportedError('x'), 9],
+      // containerd's diff service moves on to its next differ on Unimplemented
+      [new NotImplementedError('x'), 12],
+      [new UpstreamError('x'), 14],
       [new IoError('writing', Object.assign(new Error('ENOSPC'), { code: 'ENOSPC' })), 2],
       [new CommandFailedError(['rm'], 1, null, ''), 2],
     ];

@@ -11,10 +11,12 @@ import {
   InvalidArchiveError,
   InvalidArgumentError,
   NotFoundError,
+  NotImplementedError,
   NotInitialisedError,
   NotSupportedError,
   StrataError,
   UnsafeArchiveError,
+  UpstreamError,
 } from '../errors';
 
 export interface GrpcFailure {
@@ -33,6 +35,8 @@ const KINDS: Array<[new (...args: never[]) => StrataError, status]> = [
   [FailedPreconditionError, status.FAILED_PRECONDITION],
   [NotSupportedError, status.FAILED_PRECONDITION],
   [NotInitialisedError, status.UNAVAILABLE],
+  [NotImplementedError, status.UNIMPLEMENTED],
+  [UpstreamError, status.UNAVAILABLE],
 ];
 
 /** grpcFailure maps any error to a gRPC status code and the message a client sees. */

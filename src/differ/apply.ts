@@ -1,0 +1,71 @@
+/**
+ * Apply for mounts this store handed out: a layer from containerd's content store extracted
+ * into an active snapshot's empty directory with Strata's own extractor (every escape refused,
+ * bounded memory), with whiteouts in overlay's form when the snapshot has parents and carried
+ * out when it has none, as containerd's applier does on overlay and on a bind mount. Returns the
+ * uncompressed layer's descriptor, the digest over every byte (trailing data included), which
+ * the caller checks against the image's diff id. Anything else is NotImplementedError.
+ */
+import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { applyTar } from '../archive/apply';
+import type { ContentStores } from '../core/content';
+import type { Mount, Snapshotter } from '../core/snapshots';
+import { NotImplementedError } from '../errors';
+import { IdMapping } from '../idmap';
+import { scopeOf } from './compare';
+import { decompressed } from './decompress';
+import type { Descriptor } from './descriptor';
+import { LAYER_TAR, appliedType } from './media-types';
+
+export interface ApplyDeps {
+  store: Snapshotter;
+  content: ContentStores;
+  /** syncFs flushes the filesystem holding `dir` (containerd's sync_fs option) */
+  syncFs: (dir: string) => Promise<void>;
+}
+
+export interface ApplyRequest {
+  layer: Descriptor;
+  mounts: readonly Mount[];
+  /** stream processors' payloads: a layer that needs one is not ours to apply */
+  payloadCount: number;
+  syncFs: boolean;
+  namespace?: string;
+}
+
+const IDENTITY = new IdMapping();
+
+/** applyLayer extracts `layer` into the snapshot `mounts` show and describes what it applied. */
+export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Descriptor> {
+  if (req.payloadCount > 0) throw new NotImplementedError('the layer needs a stream processor');
+  if (!appliedType(req.layer.mediaType)) throw new NotImplementedError(`strata does not apply layers of media type ${JSON.stringify(req.layer.mediaType)}`);
+  const target = await deps.store.layers(req.mounts);
+  if (!target?.writable || !target.topKey) throw new NotImplementedError('the mounts are not an active snapshot of this strata store');
+  const dir = target.dirs[0]!;
+  // The extractor takes an empty directory only: applying over earlier content is left to containerd.
+  if ((await readdir(dir)).length > 0) throw new NotImplementedError('the snapshot is not empty');
+
+  const content = deps.content(scopeOf(req, target.topKey));
+  const digest = createHash('sha256');
+  let size = 0;
+  const layer = decompressed(content.read(req.layer.digest))[Symbol.asyncIterator]();
+  const next = async () => {
+    const step = await layer.next();
+    if (!step.done) {
+      digest.update(step.value);
+      size += step.value.length;
+    }
+    return step;
+  };
+  // The extractor may stop at the end-of-archive marker; what follows is still read and counted.
+  const tarBytes: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }) };
+  try {
+    await applyTar(tarBytes, dir, { idMap: IDENTITY, whiteouts: target.dirs.length > 1 ? 'overlay' : 'remove' });
+    while (!(await next()).done);
+  } finally {
+    await layer.return?.(undefined);
+  }
+  if (req.syncFs) await deps.syncFs(dir);
+  return { mediaType: LAYER_TAR, digest: `sha256:${digest.digest('hex')}`, size };
+}

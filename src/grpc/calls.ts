@@ -1,0 +1,40 @@
+/**
+ * Running one gRPC call for a front end: time it, log one line with its id, operation, the
+ * fields that identify it, duration and outcome, and turn an error into its status once.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Metadata, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { NotImplementedError } from '../errors';
+import type { Logger } from '../sys/log';
+import { grpcFailure } from './errors';
+
+export type Request = Record<string, unknown>;
+export type Describe = (request: Request) => Record<string, unknown>;
+
+/** finishCall logs the call's line and returns the status for a failure (null for success). */
+export function finishCall(log: Logger, fields: Record<string, unknown>, started: bigint, err: unknown): { code: number; details: string } | null {
+  const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
+  const line = { reqId: randomUUID().slice(0, 8), ...fields, ms };
+  if (err === undefined) {
+    log.info(line, 'request');
+    return null;
+  }
+  const failure = grpcFailure(err);
+  if (!failure.known) log.error({ ...line, err }, 'unexpected error');
+  // A call left to another implementation (containerd's next differ) is routine, not a failure.
+  else if (err instanceof NotImplementedError) log.info({ ...line, code: failure.code, passedOn: failure.details }, 'request passed on');
+  else log.warn({ ...line, code: failure.code, err: failure.details }, 'request failed');
+  return { code: failure.code, details: failure.details };
+}
+
+/** unaryCall makes a unary handler of `handle`, logged under `op` with what `describe` picks from the request. */
+export function unaryCall(log: Logger, op: string, describe: Describe, handle: (request: Request, metadata: Metadata) => Promise<unknown>) {
+  return (call: ServerUnaryCall<Request, unknown>, callback: sendUnaryData<unknown>) => {
+    const started = process.hrtime.bigint();
+    const fields = () => ({ op, ...describe(call.request ?? {}) });
+    handle(call.request ?? {}, call.metadata).then(
+      (reply) => callback(finishCall(log, fields(), started, undefined), reply),
+      (err: unknown) => callback(finishCall(log, fields(), started, err)),
+    );
+  };
+}
