@@ -11,6 +11,7 @@ import { createLogger, type Logger } from './sys/log';
 import { exitOnSignals } from './sys/shutdown';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
+import { LoopFilesystems } from './sys/loop-fs';
 import { treeRemover } from './sys/remove-tree';
 import { probeHost } from './sys/probe';
 import { mkdir } from 'node:fs/promises';
@@ -28,6 +29,7 @@ export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs
     return LayerStore.open({
       layout: new Layout(params.home),
       mounter,
+      loopFs: new LoopFilesystems(run, mounter),
       log,
       features,
       idMap,

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from '../errors';
 import type { DriverSession } from './session';
 import type { Logger } from '../sys/log';
 import { toUtf8 } from '../archive/entry-path';
-import { checkStorageOptions } from './driver-options';
+import { requestedSizeLimit, takesSizeLimit } from './driver-options';
 import { parseRequest } from '../validate';
 import { errorHandler } from './error-handler';
 import * as naive from './naive-diff';
@@ -60,8 +60,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const store = () => session.store();
   const create = async (r: z.output<typeof CreateRequest>, readWrite: boolean) => {
     const s = store();
-    checkStorageOptions(r.StorageOpt, readWrite);
-    await s.create(r.ID, r.Parent, { readWrite, mountLabel: r.MountLabel });
+    const limit = requestedSizeLimit(r.StorageOpt, readWrite, session.options);
+    // Checked on the -init layer too: Docker leaves it behind when its container layer fails.
+    if (limit) s.checkSizeLimit(limit);
+    await s.create(r.ID, r.Parent, { readWrite, mountLabel: r.MountLabel, sizeLimit: limit && takesSizeLimit(r.ID) ? limit : undefined });
   };
 
   app.setErrorHandler(errorHandler);
@@ -133,7 +135,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return { Exists: await store().exists(parseRequest(IdRequest, req.body).ID) };
     });
     json.post('/GraphDriver.Status', async () => {
-      return { Status: await statusLines(store()) };
+      return { Status: await statusLines(store(), session.options) };
     });
     json.post('/GraphDriver.GetMetadata', async (req) => {
       return { Metadata: await store().metadata(parseRequest(IdRequest, req.body).ID) };

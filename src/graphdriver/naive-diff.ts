@@ -30,7 +30,7 @@ async function changesAgainst(store: LayerStore, view: LayerView, parent: string
 /** diff streams the layer tar of `id` against `parent` (its own files when parent is its parent). */
 export async function diff(store: LayerStore, id: string, parent: string): Promise<Readable> {
   checkIds(id, parent);
-  if (await store.isDirectParent(id, parent)) return store.packDiffDir(id);
+  if (await store.isDirectParent(id, parent)) return await store.packDiffDir(id);
   const view = await store.view(id);
   return packChanges(view, await changesAgainst(store, view, parent), { idMap: store.idMap });
 }
@@ -44,7 +44,7 @@ export async function changes(store: LayerStore, id: string, parent: string): Pr
 /** diffSize counts the bytes `id` adds over `parent`, as overlay2 does. */
 export async function diffSize(store: LayerStore, id: string, parent: string): Promise<number> {
   checkIds(id, parent);
-  if (await store.isDirectParent(id, parent)) return store.diffDirSize(id);
+  if (await store.isDirectParent(id, parent)) return await store.diffDirSize(id);
   const view = await store.view(id);
   return changesSize(view, await changesAgainst(store, view, parent));
 }

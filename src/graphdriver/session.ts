@@ -11,6 +11,7 @@ import { IdMapping } from '../idmap';
 import type { Logger } from '../sys/log';
 import type { LayerStore } from '../store/layer-store';
 import { writeFileAtomic } from '../store/meta';
+import { parseDriverOptions, type DriverOptions } from './driver-options';
 
 const RangeSchema = z.object({ containerId: z.number().int().min(0), hostId: z.number().int().min(0), size: z.number().int().min(1) });
 
@@ -29,6 +30,7 @@ export type OpenStore = (params: InitParams, idMap: IdMapping) => Promise<LayerS
 
 export class DriverSession {
   #store: LayerStore | undefined;
+  #options: DriverOptions = {};
   readonly #stateFile: string;
 
   constructor(
@@ -47,12 +49,13 @@ export class DriverSession {
       const issues = checked.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`);
       throw new InvalidArgumentError(`invalid GraphDriver.Init parameters: ${issues.join('; ')}`);
     }
-    for (const opt of params.options) throw new InvalidArgumentError(`unknown storage option ${JSON.stringify(opt)}: strata takes no --storage-opt settings`);
+    const options = parseDriverOptions(params.options);
     await this.#store?.close();
     const store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
     await mkdir(path.dirname(this.#stateFile), { recursive: true, mode: 0o700 });
     writeFileAtomic(this.#stateFile, JSON.stringify(params), 0o600);
     this.#store = store;
+    this.#options = options;
   }
 
   /** resume reopens the store from the remembered Init, if any; it reports whether it did. */
@@ -65,6 +68,7 @@ export class DriverSession {
       throw err;
     }
     const params = InitParamsSchema.parse(JSON.parse(text));
+    this.#options = parseDriverOptions(params.options);
     this.#store = await this.open(params, new IdMapping(params.uidMaps, params.gidMaps));
     this.log.info({ home: params.home }, 'resumed from the last Init');
     return true;
@@ -73,6 +77,11 @@ export class DriverSession {
   /** close lets the open store finish its background work (see LayerStore.close). */
   async close(): Promise<void> {
     await this.#store?.close();
+  }
+
+  /** options are the Init options in force (none before Init). */
+  get options(): DriverOptions {
+    return this.#options;
   }
 
   /** store returns the open store, or throws NotInitialisedError before Init. */

@@ -5,7 +5,7 @@
  * (new layers and applied diffs are built in a staging directory and renamed into place).
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, readlinkSync, renameSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readlinkSync, renameSync, rmSync, rmdirSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -25,14 +25,16 @@ import type { IdMapping } from '../idmap';
 import type { Logger } from '../sys/log';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Mounter } from '../sys/mounter';
+import { isMountedOver, type LoopFilesystems } from '../sys/loop-fs';
 import type { RemoveTree } from '../sys/remove-tree';
 import type { HostFeatures } from '../sys/probe';
 import { checkLayerId, checkMountLabel, isLinkId, newLinkId } from './ids';
-import { isLayerName, layerOfLinkTarget, mountPointsBelow, type Layout } from './layout';
+import { Layout, isLayerName, layerOfLinkTarget, mountPointsBelow } from './layout';
 import { KeyedLock } from './locks';
 import { pathExists, readOptional, writeFileAtomic } from './meta';
 import { claimHome } from './owner';
 import { planOverlayMount } from './mount-plan';
+import { checkFreeSpace } from './size-limit';
 
 /** MAX_DEPTH is overlay2's limit on lower layers (Docker's layer store stops at 125 anyway). */
 export const MAX_DEPTH = 128;
@@ -40,6 +42,8 @@ export const MAX_DEPTH = 128;
 export interface LayerStoreDeps {
   layout: Layout;
   mounter: Mounter;
+  /** loopFs gives size-limited layers their own filesystems */
+  loopFs: LoopFilesystems;
   log: Logger;
   features: HostFeatures;
   idMap: IdMapping;
@@ -59,6 +63,11 @@ export interface CreateOptions {
   /** CreateReadWrite rather than Create; both make the same layer (GraphDriver's storage-opt rules use it) */
   readWrite: boolean;
   mountLabel?: string;
+  /**
+   * sizeLimit gives the layer a filesystem of its own of `bytes`; `option` is how the user
+   * named the limit, for the error when the home has less space free.
+   */
+  sizeLimit?: { bytes: number; option: string };
 }
 
 interface LayerInfo {
@@ -66,6 +75,8 @@ interface LayerInfo {
   /** link ids of the lower layers, nearest first */
   lowers: string[];
   parent?: string;
+  /** bytes of the layer's own filesystem (see Layout.sizeLimitFile); undefined when unlimited */
+  sizeLimit?: number;
 }
 
 export class LayerStore {
@@ -158,7 +169,12 @@ export class LayerStore {
       throw new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its link or lower file is malformed`);
     }
     const parent = readOptional(layout.parentFile(id))?.trim() || undefined;
-    const info = { link, lowers, parent };
+    const limitText = readOptional(layout.sizeLimitFile(id))?.trim();
+    const sizeLimit = limitText === undefined ? undefined : Number(limitText);
+    if (sizeLimit !== undefined && !(Number.isSafeInteger(sizeLimit) && sizeLimit > 0)) {
+      throw new StrataError('STRATA_ERR_IO', `layer ${id} is damaged: its size-limit file is malformed`);
+    }
+    const info = { link, lowers, parent, sizeLimit };
     this.#infos.set(id, info);
     return info;
   }
@@ -186,7 +202,9 @@ export class LayerStore {
   async view(id: string): Promise<LayerView> {
     const info = await this.#readLayer(id);
     const ids = [id, ...(await this.#lowerIds(info))];
-    return new LayerView(ids.map((i) => this.#d.layout.diffDir(i)));
+    const dirs: string[] = [];
+    for (const i of ids) dirs.push(await this.#readableDiffDir(i));
+    return new LayerView(dirs);
   }
 
   /** isDirectParent tells whether `parent` is the layer right below `id` (both '' for a base layer). */
@@ -211,6 +229,7 @@ export class LayerStore {
     await this.#locks.with(parent ? [id, parent] : [id], async () => {
       const { layout, idMap } = this.#d;
       if (pathExists(layout.layerDir(id))) throw new AlreadyExistsError(`layer ${id} already exists`);
+      if (opts.sizeLimit) this.checkSizeLimit(opts.sizeLimit);
       let lowers: string[] = [];
       if (parent) {
         const p = await this.#readLayer(parent);
@@ -223,30 +242,80 @@ export class LayerStore {
       const root = idMap.rootPair();
       const link = newLinkId();
       const staging = path.join(layout.stagingDir(), `new-${randomBytes(6).toString('hex')}`);
+      const stagedLimit = new Layout(path.dirname(staging)).limitDir(path.basename(staging));
       try {
         mkdirSync(staging, { mode: 0o710 });
         chownSync(staging, 0, root.gid);
-        mkdirSync(path.join(staging, 'diff'), { mode: 0o755 });
-        chownSync(path.join(staging, 'diff'), root.uid, root.gid);
+        if (opts.sizeLimit) await this.#makeLimit(staging, opts.sizeLimit.bytes, Boolean(parent));
+        else makeDir(path.join(staging, 'diff'), 0o755, root);
         writeFileSync(path.join(staging, 'link'), link, { mode: 0o644 });
         if (parent) {
           writeFileSync(path.join(staging, 'lower'), lowers.map((l) => layout.relativeLower(l)).join(':'), { mode: 0o644 });
           writeFileSync(path.join(staging, 'parent'), parent, { mode: 0o644 });
-          mkdirSync(path.join(staging, 'work'), { mode: 0o700 });
-          chownSync(path.join(staging, 'work'), root.uid, root.gid);
+          if (!opts.sizeLimit) makeDir(path.join(staging, 'work'), 0o700, root);
           // Before the layer appears, as overlay2 does: a parent with children mounts read-only.
           writeFileAtomic(layout.committedFile(parent), '', 0o600);
         }
         symlinkSync(layout.linkTarget(id), layout.linkPath(link));
         renameSync(staging, layout.layerDir(id));
-        this.#infos.set(id, { link, lowers, parent: parent || undefined });
+        this.#infos.set(id, { link, lowers, parent: parent || undefined, sizeLimit: opts.sizeLimit?.bytes });
       } catch (err) {
+        if (opts.sizeLimit && isMountedOver(stagedLimit)) await this.#d.loopFs.detach(stagedLimit).catch((e: unknown) => this.#d.log.warn({ path: stagedLimit, err: e }, 'unmount failed'));
         rmSync(staging, { recursive: true, force: true });
         rmSync(layout.linkPath(link), { force: true });
         if (err instanceof StrataError) throw err;
         throw new IoError(`creating layer ${id}`, err);
       }
     });
+  }
+
+  /** checkSizeLimit throws InvalidArgumentError when this host cannot give a layer `limit`: no loop devices or mkfs.ext4, or less space free under the home. */
+  checkSizeLimit(limit: { bytes: number; option: string }): void {
+    if (!this.#d.features.sizeLimits) throw new InvalidArgumentError(`${limit.option} needs loop devices, ext4 and mkfs.ext4, which this host lacks`);
+    const fs = statfsSync(this.#d.layout.home);
+    checkFreeSpace(limit.option, limit.bytes, fs.bavail * fs.bsize);
+  }
+
+  /**
+   * makeLimit gives the staged layer `staging` its own filesystem of `bytes`, mounted on its limit
+   * dir, with diff (and work, for a layer with a parent) on it and linked from where the layout
+   * expects them. The record of the limit goes last: a layer carrying it has its filesystem.
+   */
+  async #makeLimit(staging: string, bytes: number, withWork: boolean): Promise<void> {
+    const { loopFs, idMap } = this.#d;
+    const staged = new Layout(path.dirname(staging));
+    const name = path.basename(staging);
+    const root = idMap.rootPair();
+    await loopFs.make(staged.limitImage(name), bytes);
+    mkdirSync(staged.limitDir(name), { mode: 0o700 });
+    await loopFs.attach(staged.limitImage(name), staged.limitDir(name));
+    makeDir(path.join(staged.limitDir(name), 'diff'), 0o755, root);
+    symlinkSync(staged.limitDiffTarget(), staged.diffDir(name));
+    if (withWork) {
+      makeDir(path.join(staged.limitDir(name), 'work'), 0o700, root);
+      symlinkSync(staged.limitWorkTarget(), staged.workDir(name));
+    }
+    writeFileSync(staged.sizeLimitFile(name), String(bytes), { mode: 0o644 });
+  }
+
+  /**
+   * readableDiffDir is the real path of a layer's diff dir, ready to read: a limited layer's
+   * filesystem is mounted again when it is not (after a Cleanup, or a reboot unmounted
+   * everything), under the layer's lock.
+   */
+  async #readableDiffDir(id: string): Promise<string> {
+    const { layout } = this.#d;
+    if ((await this.#readLayer(id)).sizeLimit === undefined) return layout.diffDir(id);
+    await this.#locks.with([id], () => this.#attachLimit(id));
+    return layout.limitDiffDir(id);
+  }
+
+  /** attachLimit is attachLimitLocked for a caller that holds the layer's lock. */
+  async #attachLimit(id: string): Promise<void> {
+    const { layout, loopFs, log } = this.#d;
+    if ((await this.#readLayer(id)).sizeLimit === undefined || isMountedOver(layout.limitDir(id))) return;
+    await loopFs.attach(layout.limitImage(id), layout.limitDir(id));
+    log.info({ id }, 'attached the filesystem of a size-limited layer');
   }
 
   /** remove deletes a layer; removing one that does not exist succeeds (Docker retries removals). */
@@ -324,6 +393,7 @@ export class LayerStore {
     return this.#locks.with([id], async () => {
       const { layout, mounter, features, idMap } = this.#d;
       const info = await this.#readLayer(id);
+      await this.#attachLimit(id);
       if (info.lowers.length === 0) return layout.diffDir(id);
       const merged = layout.mergedDir(id);
       const count = this.#refs.get(id) ?? 0;
@@ -477,6 +547,7 @@ export class LayerStore {
     return this.#locks.with([id], async () => {
       const { layout, idMap, log } = this.#d;
       const info = await this.#readLayer(id);
+      if (info.sizeLimit !== undefined) throw new FailedPreconditionError(`layer ${id} has a size limit; diffs are applied only to layers without one`);
       if (!(await this.#isDirectParent(info, parent))) {
         throw new InvalidArgumentError(`${parent ? `layer ${parent}` : 'no parent'} is not the parent of layer ${id}`);
       }
@@ -510,14 +581,20 @@ export class LayerStore {
   }
 
   /** packDiffDir streams the layer's own files (its diff against its direct parent) as a tar. */
-  packDiffDir(id: string): Readable {
-    return packDirectory(this.#d.layout.diffDir(id), { idMap: this.#d.idMap });
+  async packDiffDir(id: string): Promise<Readable> {
+    return packDirectory(await this.#readableDiffDir(id), { idMap: this.#d.idMap });
   }
 
   /** diffDirSize counts the bytes of the layer's own files, as overlay2 does. */
-  diffDirSize(id: string): number {
-    return directorySize(this.#d.layout.diffDir(id));
+  async diffDirSize(id: string): Promise<number> {
+    return directorySize(await this.#readableDiffDir(id));
   }
+}
+
+/** makeDir creates a directory owned by the (possibly remapped) root. */
+function makeDir(dir: string, mode: number, owner: { uid: number; gid: number }): void {
+  mkdirSync(dir, { mode });
+  chownSync(dir, owner.uid, owner.gid);
 }
 
 /** removeMountPoint deletes an empty merged dir; one still in use or already gone is left as it is. */

@@ -41,6 +41,36 @@ export class Layout {
   incompleteFile(id: string): string {
     return path.join(this.home, id, 'incomplete');
   }
+  /**
+   * sizeLimitFile records a layer's size limit in bytes. A limited layer's diff and work are
+   * symlinks into limitDir, where the filesystem of limitImage is mounted: overlay wants its
+   * upper and work dirs on one mount, and the links keep every path of the layout as it is.
+   */
+  sizeLimitFile(id: string): string {
+    return path.join(this.home, id, 'size-limit');
+  }
+  limitDir(id: string): string {
+    return path.join(this.home, id, 'limit');
+  }
+  limitImage(id: string): string {
+    return path.join(this.home, id, 'limit.img');
+  }
+  /** limitDiffDir is where a limited layer's diff dir really is; readers that refuse to follow a symlink at their root start there. */
+  limitDiffDir(id: string): string {
+    return path.join(this.home, id, 'limit', 'diff');
+  }
+  /** limitDiffTarget and limitWorkTarget are what a limited layer's diff and work links point at. */
+  limitDiffTarget(): string {
+    return 'limit/diff';
+  }
+  limitWorkTarget(): string {
+    return 'limit/work';
+  }
+  /** layerOfLimitMount is the layer whose limit dir `mountPoint` is, if it is one. */
+  layerOfLimitMount(mountPoint: string): string | undefined {
+    const rel = path.relative(this.home, mountPoint).split(path.sep);
+    return rel.length === 2 && rel[1] === 'limit' ? rel[0] : undefined;
+  }
   linksDir(): string {
     return path.join(this.home, 'l');
   }

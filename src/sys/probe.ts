@@ -18,6 +18,8 @@ export interface HostFeatures {
   /** the same for the mounts the snapshotter describes, leaving out what the kernel already defaults to (see snapshotOptionsFor) */
   snapshotMountOptions: string[];
   nativeDiff: boolean;
+  /** size limits can be given: loop devices, ext4 and mkfs.ext4 are there (see sys/loop-fs) */
+  sizeLimits: boolean;
 }
 
 const FS_NAMES = new Map<number, string>([
@@ -65,6 +67,15 @@ export function snapshotOptionsFor(params: ReadonlyMap<string, string>): string[
   if (params.has('redirect_dir')) opts.push('redirect_dir=off');
   if (params.get('metacopy') === 'Y') opts.push('metacopy=off');
   return opts;
+}
+
+/** canMakeLoopFilesystems tells whether the host has loop devices, ext4 and mkfs.ext4 on the PATH. */
+async function canMakeLoopFilesystems(): Promise<boolean> {
+  if (!existsSync('/dev/loop-control')) return false;
+  const text = await readFile('/proc/filesystems', 'utf8').catch(() => '');
+  if (!/\text4$/m.test(text)) return false;
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':');
+  return dirs.some((d) => d !== '' && existsSync(path.join(d, 'mkfs.ext4')));
 }
 
 async function kernelHasOverlay(): Promise<boolean> {
@@ -116,7 +127,8 @@ export async function probeHost(home: string, mounter: Mounter): Promise<HostFea
     const params = overlayParams();
     const extraMountOptions = overlayOptionsFor(new Set(params.keys()));
     const nativeDiff = await testMount(scratch, mounter, extraMountOptions);
-    return { backingFs, dTypeSupported, extraMountOptions, snapshotMountOptions: snapshotOptionsFor(params), nativeDiff };
+    const sizeLimits = await canMakeLoopFilesystems();
+    return { backingFs, dTypeSupported, extraMountOptions, snapshotMountOptions: snapshotOptionsFor(params), nativeDiff, sizeLimits };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

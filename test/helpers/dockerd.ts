@@ -13,6 +13,7 @@ import path from 'node:path';
 import { socketAnswers } from '../../src/sys/socket';
 import { BUILDX26, CONTAINERD17, DOCKER, DOCKER26, DOCKERD, DOCKERD26, trixiePath } from './tiers';
 import { SERVE_NODE_ARGS } from '../../src/node-args';
+import { loopDevicesUnder } from './tmp-dir';
 
 export { socketAnswers };
 
@@ -311,9 +312,14 @@ export class TestDaemon {
     const leftover = mountsUnder(this.base).filter((m) => !(this.opts.tmpfsDataRoot && m === this.dataRoot));
     for (const m of leftover.sort((a, b) => b.length - a.length)) await exec('umount', ['-l', m], { allowFail: true });
     if (this.opts.tmpfsDataRoot && mountsUnder(this.base).includes(this.dataRoot)) await exec('umount', ['-l', this.dataRoot], { allowFail: true });
+    // Loop devices of size-limited layers clear themselves once their filesystem is unmounted;
+    // one still attached now was leaked.
+    const loops = loopDevicesUnder(this.base);
+    for (const device of loops) await exec('losetup', ['-d', device], { allowFail: true });
     await rm(this.pluginSocket, { force: true });
     if (process.env.STRATA_TEST_KEEP !== '1') await rm(this.base, { recursive: true, force: true, maxRetries: 3 });
     if (leftover.length) throw new Error(`mounts were left behind under ${this.base}: ${leftover.join(', ')}`);
+    if (loops.length) throw new Error(`loop devices were left attached to files under ${this.base}: ${loops.join(', ')}`);
   }
 
   /** layerDirs lists the layer directories in the driver home (not l/ and not .strata). */

@@ -8,6 +8,7 @@ import { run } from '../../src/sys/exec';
 import { createLogger, type Logger } from '../../src/sys/log';
 import { readMountInfo } from '../../src/sys/mountinfo';
 import { KernelMounter } from '../../src/sys/mounter';
+import { LoopFilesystems } from '../../src/sys/loop-fs';
 import { treeRemover } from '../../src/sys/remove-tree';
 import { probeHost, type HostFeatures } from '../../src/sys/probe';
 
@@ -36,6 +37,6 @@ export async function openKernelStore(home: string, idMap = new IdMapping(), idl
   const mounter = new KernelMounter(run);
   const features = await probeHost(home, mounter);
   const { log, lines } = memoryLogger();
-  const store = await LayerStore.open({ layout: new Layout(home), mounter, log, features, idMap, readMounts: readMountInfo, removeTree: treeRemover(run), version: 'test', idleUnmountMs });
+  const store = await LayerStore.open({ layout: new Layout(home), mounter, loopFs: new LoopFilesystems(run, mounter), log, features, idMap, readMounts: readMountInfo, removeTree: treeRemover(run), version: 'test', idleUnmountMs });
   return { store, features, logLines: lines };
 }

@@ -4,7 +4,7 @@
  * a failing test leaves neither mounts nor files behind.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 
 /** The minimal slice of node:test's TestContext that makeTmpDir needs. */
@@ -46,13 +46,35 @@ export function mountPointsUnder(dir: string): string[] {
     .filter((m) => m === dir || m.startsWith(prefix));
 }
 
-/** removeTmpDir unmounts everything below `dir` (lazy, deepest first) and deletes it. */
-export function removeTmpDir(dir: string): void {
+/** loopDevicesUnder lists the attached loop devices whose backing file is below `dir` (deleted ones too). */
+export function loopDevicesUnder(dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  const devices: string[] = [];
+  for (const name of readdirSync('/sys/block').filter((n) => n.startsWith('loop'))) {
+    let backing: string;
+    try {
+      backing = readFileSync(path.join('/sys/block', name, 'loop', 'backing_file'), 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (backing.startsWith(prefix)) devices.push(`/dev/${name}`);
+  }
+  return devices;
+}
+
+/** unmountAllUnder unmounts everything below `dir` (lazy, deepest first) and detaches loop devices on its files, as a reboot would. */
+export function unmountAllUnder(dir: string): void {
   for (let round = 0; round < 5; round++) {
     const mounts = mountPointsUnder(dir).sort((a, b) => b.length - a.length);
     if (mounts.length === 0) break;
     for (const m of mounts) spawnSync('umount', ['-l', m], { stdio: 'ignore' });
   }
+  for (const device of loopDevicesUnder(dir)) spawnSync('losetup', ['-d', device], { stdio: 'ignore' });
+}
+
+/** removeTmpDir unmounts everything below `dir` (see unmountAllUnder) and deletes it. */
+export function removeTmpDir(dir: string): void {
+  unmountAllUnder(dir);
   rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 

@@ -64,7 +64,17 @@ describe('DriverSession', () => {
     assert.throws(() => s.store(), NotInitialisedError);
   });
 
-  it('refuses storage options', async (t) => {
+  it('takes strata.size as the default size limit and keeps it through a resume', async (t) => {
+    const dir = makeTmpDir(t);
+    const s = new DriverSession(dir, recordingOpen().open, log);
+    await s.init(params('/var/lib/docker/strata', { options: ['strata.size=64M'] }));
+    assert.deepEqual(s.options, { defaultSizeLimit: { bytes: 64 * 1024 * 1024, option: 'strata.size' } });
+    const resumed = new DriverSession(dir, recordingOpen().open, log);
+    assert.equal(await resumed.resume(), true);
+    assert.deepEqual(resumed.options, s.options);
+  });
+
+  it('refuses unknown storage options', async (t) => {
     const rec = recordingOpen();
     const s = new DriverSession(makeTmpDir(t), rec.open, log);
     await assert.rejects(s.init(params('/var/lib/docker/strata', { options: ['overlay2.size=10G'] })), InvalidArgumentError);
