@@ -6,6 +6,7 @@ import { VERSION, serve } from './main';
 import { run } from './sys/exec';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
+import { LoopFilesystems, listLoopDevices } from './sys/loop-fs';
 
 const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL] [--idle-unmount-ms MS]
        strata snapshotter [--socket PATH] [--root DIR] [--log-level LEVEL]
@@ -50,8 +51,10 @@ async function main(argv: string[]): Promise<number> {
       await serveSnapshotter(parseSnapshotterConfig(args, process.env));
       return -1;
     }
-    case 'fsck':
-      return fsckMain(args, { mounter: new KernelMounter(run), readMounts: readMountInfo }, console.log, console.error);
+    case 'fsck': {
+      const mounter = new KernelMounter(run);
+      return fsckMain(args, { mounter, loopFs: new LoopFilesystems(run, mounter), loopDevices: listLoopDevices, readMounts: readMountInfo }, console.log, console.error);
+    }
     case 'version':
       console.log(VERSION);
       return 0;

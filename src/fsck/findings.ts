@@ -7,6 +7,7 @@ export type Fix =
   | { action: 'remove-path'; path: string }
   | { action: 'make-work-dir'; id: string }
   | { action: 'unmount'; path: string }
+  | { action: 'release-loop'; device: string }
   | { action: 'remove-layer'; id: string };
 
 export type FindingKind =
@@ -34,6 +35,12 @@ export type FindingKind =
   | 'staging-leftover'
   /** a mount under the home that belongs to no layer Docker uses */
   | 'leaked-mount'
+  /** a loop device on an image file under the home that no layer's mounted filesystem holds */
+  | 'leaked-loop-device'
+  /** an image file in a layer that records no size limit */
+  | 'leaked-image'
+  /** a layer that records a size limit but has lost its image file: its files are lost */
+  | 'missing-image'
   /** a layer that Docker's layer database does not name */
   | 'unreferenced';
 

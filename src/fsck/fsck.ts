@@ -11,6 +11,7 @@ import { Layout } from '../store/layout';
 import { liveOwner } from '../store/owner';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Mounter } from '../sys/mounter';
+import type { LoopDevice, LoopFilesystems } from '../sys/loop-fs';
 import { findLayerDb, readDockerReferences } from './docker-refs';
 import { needsRemoveFlag, type Finding } from './findings';
 import { inspectHome } from './inspect';
@@ -37,6 +38,8 @@ export interface FsckOptions {
 
 export interface FsckDeps {
   mounter: Mounter;
+  loopFs: LoopFilesystems;
+  loopDevices: () => LoopDevice[];
   readMounts: () => Promise<MountEntry[]>;
 }
 
@@ -89,7 +92,7 @@ export async function runFsck(opts: FsckOptions, deps: FsckDeps): Promise<FsckRe
   const references = layerDb ? await readDockerReferences(layerDb) : undefined;
   const prefix = opts.home + path.sep;
   const mounts = (await deps.readMounts()).filter((m) => m.mountPoint.startsWith(prefix));
-  const found = await inspectHome({ layout, mounts, references, live: owner !== undefined });
+  const found = await inspectHome({ layout, mounts, loopDevices: deps.loopDevices(), references, live: owner !== undefined });
   const chosen = found.findings.filter((f) => (needsRemoveFlag(f) ? opts.removeUnreferenced : opts.repair));
   const { freed, removed } = await repairFindings({ layout, ...deps }, chosen);
   for (const f of found.findings) if (f.id !== undefined && removed.has(f.id)) f.repaired = true;

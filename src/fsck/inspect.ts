@@ -11,6 +11,7 @@ import { isLinkId } from '../store/ids';
 import { isLayerName, layerOfLinkTarget, mountPointsBelow, type Layout } from '../store/layout';
 import { pathExists, readOptional } from '../store/meta';
 import type { MountEntry } from '../sys/mountinfo';
+import { DELETED_SUFFIX, type LoopDevice } from '../sys/loop-fs';
 import type { Finding } from './findings';
 
 /** LayerRecord is what one layer dir says about itself. */
@@ -24,6 +25,8 @@ interface LayerRecord {
 export interface InspectInput {
   layout: Layout;
   mounts: readonly MountEntry[];
+  /** the loop devices attached on this host */
+  loopDevices: readonly LoopDevice[];
   /** layer ids Docker references, or undefined when its layer database is unknown */
   references?: ReadonlySet<string>;
   /** a live Strata serves the home: its staging area and incomplete layers are work in progress */
@@ -122,6 +125,13 @@ async function checkDirs(layout: Layout, r: LayerRecord, mounted: Set<string>): 
   if (r.lowers && !pathExists(layout.workDir(r.id))) {
     findings.push({ kind: 'missing-work', id: r.id, path: layout.workDir(r.id), detail: 'a layer with lowers needs a work dir to be mounted', fix: { action: 'make-work-dir', id: r.id } });
   }
+  const limited = pathExists(layout.sizeLimitFile(r.id));
+  const image = pathExists(layout.limitImage(r.id));
+  if (limited && !image) findings.push({ kind: 'missing-image', id: r.id, path: layout.limitImage(r.id), detail: 'the layer has a size limit but no image file: its files are lost' });
+  if (!limited && image) {
+    const fix = mounted.has(layout.limitDir(r.id)) ? undefined : { action: 'remove-path' as const, path: layout.limitImage(r.id) };
+    findings.push({ kind: 'leaked-image', id: r.id, path: layout.limitImage(r.id), detail: 'an image file in a layer without a size limit', bytes: diskUsage(layout.limitImage(r.id)), fix });
+  }
   const merged = layout.mergedDir(r.id);
   if (!mounted.has(merged) && (await readdir(merged).catch(() => [])).length > 0) {
     findings.push({ kind: 'merged-not-empty', id: r.id, path: merged, detail: 'files were written into the mount point while nothing was mounted there' });
@@ -156,12 +166,33 @@ async function checkLeftovers(layout: Layout, live: boolean, mounted: Set<string
   return findings;
 }
 
+/**
+ * checkLoopDevices finds loop devices on files under the home that are not the image of a
+ * layer whose filesystem is mounted: a mounted limit clears its device when unmounted, so any
+ * other one holds its image (and, once the image is deleted, its space) for nothing.
+ */
+function checkLoopDevices(input: InspectInput, records: Map<string, LayerRecord>, mounted: Set<string>): Finding[] {
+  const { layout } = input;
+  const findings: Finding[] = [];
+  for (const dev of input.loopDevices) {
+    const deleted = dev.backingFile.endsWith(DELETED_SUFFIX);
+    const file = deleted ? dev.backingFile.slice(0, -DELETED_SUFFIX.length) : dev.backingFile;
+    if (!file.startsWith(layout.home + path.sep)) continue;
+    if (input.live && file.startsWith(layout.stagingDir() + path.sep)) continue;
+    const id = path.basename(path.dirname(file));
+    const held = !deleted && records.has(id) && file === layout.limitImage(id) && mounted.has(layout.limitDir(id));
+    if (held) continue;
+    findings.push({ kind: 'leaked-loop-device', id: records.has(id) ? id : undefined, path: dev.device, detail: `attached to ${deleted ? 'a deleted' : 'an'} image file that no mounted layer filesystem holds`, fix: { action: 'release-loop', device: dev.device } });
+  }
+  return findings;
+}
+
 function classifyMounts(input: InspectInput, records: Map<string, LayerRecord>): { findings: Finding[]; inUse: string[] } {
   const { layout, references } = input;
   const findings: Finding[] = [];
   const inUse: string[] = [];
   for (const m of input.mounts) {
-    const id = layout.layerOfMountPoint(m.mountPoint);
+    const id = layout.layerOfMountPoint(m.mountPoint) ?? layout.layerOfLimitMount(m.mountPoint);
     const used = id !== undefined && records.has(id) && (references === undefined || references.has(id));
     if (used) inUse.push(m.mountPoint);
     else findings.push({ kind: 'leaked-mount', id, path: m.mountPoint, detail: id && records.has(id) ? 'mounted, but Docker no longer uses this layer' : 'mounted, but belongs to no layer', fix: { action: 'unmount', path: m.mountPoint } });
@@ -228,6 +259,7 @@ export async function inspectHome(input: InspectInput): Promise<Inspection> {
   }
   findings.push(...checkStrayLinks(layout, links, records));
   findings.push(...(await checkLeftovers(layout, input.live, mountPoints)));
+  findings.push(...checkLoopDevices(input, records, mountPoints));
   const mounts = classifyMounts(input, records);
   findings.push(...mounts.findings);
   return { layers: ids.length, findings, mounts: mounts.inUse };

@@ -7,17 +7,19 @@ import { mountPointsBelow, type Layout } from '../store/layout';
 import { readOptional, writeFileAtomic } from '../store/meta';
 import type { MountEntry } from '../sys/mountinfo';
 import type { Mounter } from '../sys/mounter';
+import type { LoopFilesystems } from '../sys/loop-fs';
 import { diskUsage } from './inspect';
 import type { Finding, Fix } from './findings';
 
 export interface RepairDeps {
   layout: Layout;
   mounter: Mounter;
+  loopFs: LoopFilesystems;
   readMounts: () => Promise<MountEntry[]>;
 }
 
 // Unmounts first (a mounted layer cannot be deleted), then removals, then re-creations.
-const ORDER: Record<Fix['action'], number> = { unmount: 0, 'remove-layer': 1, 'remove-path': 2, 'write-link-file': 3, 'create-link': 4, 'make-work-dir': 5 };
+const ORDER: Record<Fix['action'], number> = { unmount: 0, 'release-loop': 0.5, 'remove-layer': 1, 'remove-path': 2, 'write-link-file': 3, 'create-link': 4, 'make-work-dir': 5 };
 
 async function unmountBelow(deps: RepairDeps, dir: string): Promise<void> {
   for (const m of mountPointsBelow(dir, (await deps.readMounts()).map((e) => e.mountPoint))) await deps.mounter.unmount(m, { lazy: true });
@@ -47,6 +49,9 @@ async function applyFix(deps: RepairDeps, fix: Fix, bytes: number | undefined): 
   switch (fix.action) {
     case 'unmount':
       await deps.mounter.unmount(fix.path, { lazy: true });
+      return 0;
+    case 'release-loop':
+      await deps.loopFs.release(fix.device);
       return 0;
     case 'remove-layer':
       return removeLayer(deps, fix.id);

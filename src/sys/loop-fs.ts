@@ -56,6 +56,11 @@ export class LoopFilesystems {
     await this.#mounter.mount({ type: LOOP_FS_TYPE, source: image, target, options: LOOP_MOUNT_OPTIONS });
   }
 
+  /** release detaches a loop device that no mount holds (one left by a crash between losetup and mount, say). */
+  async release(device: string): Promise<void> {
+    await this.#exec(['losetup', '-d', device], { timeoutMs: 30_000, discardStdout: true });
+  }
+
   /** detach unmounts `target` (lazily, so a busy one goes once unused); its loop device clears with it. */
   async detach(target: string): Promise<void> {
     await this.#mounter.unmount(target, { lazy: true });
@@ -71,6 +76,9 @@ export function isMountedOver(dir: string): boolean {
   const own = statSync(dir, { throwIfNoEntry: false });
   return own !== undefined && own.dev !== statSync(path.dirname(dir)).dev;
 }
+
+/** DELETED_SUFFIX is what the kernel appends to the backing file of a loop device once the file is unlinked. */
+export const DELETED_SUFFIX = ' (deleted)';
 
 /** LoopDevice is an attached loop device and the file behind it, as the kernel names it. */
 export interface LoopDevice {

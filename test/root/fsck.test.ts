@@ -12,12 +12,14 @@ import { fsckMain, runFsck, type FsckReport } from '../../src/fsck/fsck';
 import { run } from '../../src/sys/exec';
 import { readMountInfo } from '../../src/sys/mountinfo';
 import { KernelMounter } from '../../src/sys/mounter';
+import { LoopFilesystems, listLoopDevices } from '../../src/sys/loop-fs';
 import { smallFileLayer } from '../helpers/image-archive';
 import { StrataProcess } from '../helpers/strata-process';
 import { removeTmpDir } from '../helpers/tmp-dir';
 import { needRoot } from '../helpers/tiers';
 
-const deps = { mounter: new KernelMounter(run), readMounts: readMountInfo };
+const mounter = new KernelMounter(run);
+const deps = { mounter, loopFs: new LoopFilesystems(run, mounter), loopDevices: listLoopDevices, readMounts: readMountInfo };
 const LAYERS: Array<[string, string]> = [['A', ''], ['B', 'A'], ['C', 'B'], ['D', ''], ['E', 'D'], ['F', ''], ['G', 'F'], ['H', ''], ['I', '']];
 
 function kinds(report: FsckReport, pick: (f: FsckReport['findings'][number]) => boolean = () => true): string[] {

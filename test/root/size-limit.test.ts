@@ -4,11 +4,18 @@
  * back after everything was unmounted (a reboot), and Remove frees the loop device and the image.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { FailedPreconditionError, InvalidArgumentError } from '../../src/errors';
+import { runFsck } from '../../src/fsck/fsck';
 import * as naive from '../../src/graphdriver/naive-diff';
+import { Layout } from '../../src/store/layout';
+import { run } from '../../src/sys/exec';
+import { LoopFilesystems, listLoopDevices } from '../../src/sys/loop-fs';
+import { readMountInfo } from '../../src/sys/mountinfo';
+import { KernelMounter } from '../../src/sys/mounter';
 import { openKernelStore } from '../helpers/store-fixture';
 import { eventually } from '../helpers/eventually';
 import { needRoot } from '../helpers/tiers';
@@ -91,5 +98,28 @@ describe('size-limited layers', { skip: needRoot() }, () => {
     await store.create(HEX(3), HEX(1), { readWrite: true, sizeLimit: LIMIT });
     await assert.rejects(store.applyDiff(HEX(3), HEX(1), (async function* () {})()), FailedPreconditionError);
     assert.deepEqual(loopDevicesUnder(path.join(h, '.strata')), []);
+  });
+
+  it('fsck: a mounted limit is in use; a stray loop device and a stray image file are findings that --repair clears', async (t) => {
+    const { home: h, store } = await home(t);
+    await store.create(HEX(1), '', { readWrite: false });
+    await store.create(HEX(2), HEX(1), { readWrite: true, sizeLimit: LIMIT });
+    await store.create(HEX(3), HEX(1), { readWrite: true });
+    await store.close();
+    const layout = new Layout(h);
+    fs.copyFileSync(layout.limitImage(HEX(2)), layout.limitImage(HEX(3)));
+    const device = execFileSync('losetup', ['-f', '--show', layout.limitImage(HEX(3))], { encoding: 'utf8' }).trim();
+    fs.rmSync(layout.ownerFile()); // Strata is gone: fsck may repair
+    const mounter = new KernelMounter(run);
+    const deps = { mounter, loopFs: new LoopFilesystems(run, mounter), loopDevices: listLoopDevices, readMounts: readMountInfo };
+    const opts = { home: h, repair: false, removeUnreferenced: false, json: false };
+    const found = await runFsck(opts, deps);
+    assert.deepEqual(found.findings.map((f) => `${f.kind}:${f.path}`).sort(), [`leaked-image:${layout.limitImage(HEX(3))}`, `leaked-loop-device:${device}`]);
+    assert.ok(found.mountsInUse.includes(layout.limitDir(HEX(2))));
+    const repaired = await runFsck({ ...opts, repair: true }, deps);
+    assert.equal(repaired.problems, 0);
+    await eventually(() => assert.deepEqual(loopDevicesUnder(path.join(h, HEX(3))), []));
+    assert.equal(fs.existsSync(layout.limitImage(HEX(3))), false);
+    assert.equal(loopDevicesUnder(path.join(h, HEX(2))).length, 1, 'the mounted limit keeps its device');
   });
 });
