@@ -218,7 +218,8 @@ describe('protocol error replies', { skip: needRoot() }, () => {
   it('Create of an existing layer, or on a missing parent', async () => {
     failed(await call('GraphDriver.Create', { ID: BASE }), 'Create existing');
     failed(await call('GraphDriver.Create', { ID: 'orphan', Parent: 'missing-parent' }), 'Create on missing parent');
-    failed(await call('GraphDriver.CreateReadWrite', { ID: 'sized', Parent: BASE, StorageOpt: { size: '10G' } }), 'size option');
+    failed(await call('GraphDriver.CreateReadWrite', { ID: 'sized', Parent: BASE, StorageOpt: { size: 'lots' } }), 'size option that is not a size');
+    failed(await call('GraphDriver.Create', { ID: 'sized', Parent: BASE, StorageOpt: { size: '10G' } }), 'size option of a read-only layer');
     await stillServing();
   });
 });

@@ -44,7 +44,8 @@ const WRONG_FIELDS: Array<[string[], unknown]> = [
   [['Create', 'CreateReadWrite', 'Changes', 'DiffSize', 'Diff'], { ID: 'fresh', Parent: ['keep1'] }],
   [['Create', 'CreateReadWrite'], { ID: 'fresh', StorageOpt: 'size=1' }],
   [['Create', 'CreateReadWrite'], { ID: 'fresh', StorageOpt: { size: 5 } }],
-  [['Create', 'CreateReadWrite'], { ID: 'fresh', StorageOpt: { size: '1G' } }],
+  [['Create', 'CreateReadWrite'], { ID: 'fresh', StorageOpt: { size: '1Q' } }],
+  [['Create'], { ID: 'fresh', StorageOpt: { size: '1G' } }],
   [['Create', 'CreateReadWrite', 'Get'], { ID: 'fresh', MountLabel: 3 }],
 ];
 const BAD_INITS: unknown[] = [{ Home: 5 }, { Home: '' }, { Home: 'relative/home' }, { Home: '/' }, { Home: '/tmp/../etc' }, { Home: '/tmp/x', UIDMaps: 'x' }, { Home: '/tmp/x', UIDMaps: [{ container_id: -1, host_id: 0, size: 1 }] }, { Home: '/tmp/x', Opts: ['size=1G'] }, {}, { Home: null }];
