@@ -5,8 +5,9 @@
  * - headers as Go's FileInfoHeader without name lookups: permission and set-id bits only in the
  *   mode, numeric owners, no user or group names, mtime cut to the second (and capped at the
  *   source date epoch when one is given), format PAX; security.capability is the only xattr;
- * - a deletion is an empty regular file `.wh.<name>`, mode 0, owned by 0:0, whose mtime, atime
- *   and ctime are the moment the diff started (or the source date epoch), as PAX records;
+ * - a deletion is an empty regular file `.wh.<name>`, mode 0, owned by 0:0, with the moment the
+ *   diff started (or the source date epoch) as its mtime, rounded to the second: Go's writer
+ *   rounds, and drops atime and ctime, for a header that names no format;
  * - before any entry, its parent directories that are not in the tar yet (never the root);
  * - the first path of a multiply linked inode carries the data, later ones are hardlinks to it,
  *   and unmodified paths of that inode become hardlinks once a changed path brings it in.
@@ -64,7 +65,8 @@ export class ChangeWriter {
   *change(c: UpperChange): Generator<Buffer> {
     if (c.kind === 'delete') {
       const t = this.#opts.whiteoutTime;
-      const h: HeaderFields = { name: joinRel(parentOf(c.rel), WHITEOUT_PREFIX + baseOf(c.rel)), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtimeSec: t.sec, mtimeNsec: t.nsec, atime: t, ctime: t };
+      const mtimeSec = t.sec + (t.nsec >= 500_000_000 ? 1 : 0);
+      const h: HeaderFields = { name: joinRel(parentOf(c.rel), WHITEOUT_PREFIX + baseOf(c.rel)), type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtimeSec };
       yield* this.#withParents(h);
       this.writer.header(h);
       return;

@@ -27,7 +27,7 @@ export interface ProxyPlugin {
   /** `[proxy_plugins.NAME.exports] root`: what CRI's ImageFsInfo reports as the snapshotter's directory */
   root?: string;
   /** plugin type; default "snapshot" */
-  type?: 'snapshot' | 'content';
+  type?: 'snapshot' | 'content' | 'diff';
 }
 
 export interface CriOptions {

@@ -1,7 +1,7 @@
 /**
  * A promise-shaped gRPC client for tests, of one of the services in src/grpc/proto: on a Strata
- * socket, or on containerd's socket with a namespace in the call metadata, as containerd's own
- * clients send it.
+ * socket, or on containerd's socket with a namespace (and a lease, which keeps what the calls
+ * create from containerd's garbage collector) in the call metadata, as containerd's clients send them.
  */
 import { Metadata, credentials, type Client, type ServiceError } from '@grpc/grpc-js';
 import { grpcService } from '../../src/grpc/services';
@@ -18,10 +18,11 @@ export class GrpcClient {
   readonly #client: Client & Record<string, (...args: unknown[]) => unknown>;
   readonly #metadata = new Metadata();
 
-  constructor(socket: string, service: Parameters<typeof grpcService>[0], namespace?: string) {
+  constructor(socket: string, service: Parameters<typeof grpcService>[0], namespace?: string, lease?: string) {
     const Service = grpcService(service);
     this.#client = new Service(`unix:${socket}`, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 }) as unknown as Client & Record<string, (...args: unknown[]) => unknown>;
     if (namespace) this.#metadata.set('containerd-namespace', namespace);
+    if (lease) this.#metadata.set('containerd-lease', lease);
   }
 
   /** call makes a unary call; it resolves with the reply or rejects with a CallError. */

@@ -43,8 +43,8 @@ export function snapshotDirIds(root: string): number[] {
 
 /** SnapshotClient calls the snapshot service (on a snapshotter's socket, or containerd's with a namespace). */
 export class SnapshotClient extends GrpcClient {
-  constructor(socket: string, namespace?: string) {
-    super(socket, 'snapshots', namespace);
+  constructor(socket: string, namespace?: string, lease?: string) {
+    super(socket, 'snapshots', namespace, lease);
   }
 
   /** list collects the whole List stream. */
