@@ -1,16 +1,19 @@
 #!/usr/bin/env -S node --max-semi-space-size=2
-/** The command line: `strata serve` (default), `strata snapshotter`, `strata fsck` and `strata version`. */
+/** The command line: `strata serve` (default), `strata snapshotter`, `strata status`, `strata fsck` and `strata version`. */
 import { parseConfig, parseSnapshotterConfig } from './config';
 import { FSCK_USAGE, fsckMain } from './fsck/fsck';
-import { VERSION, serve } from './main';
+import { serve } from './main';
+import { VERSION } from './version';
 import { run } from './sys/exec';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
 import { LoopFilesystems, listLoopDevices } from './sys/loop-fs';
+import { STATUS_USAGE, statusMain } from './telemetry/status-command';
 
-const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL] [--idle-unmount-ms MS]
-       strata snapshotter [--socket PATH] [--root DIR] [--log-level LEVEL]
+const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-level LEVEL] [--idle-unmount-ms MS] [--metrics-address ADDR]
+       strata snapshotter [--socket PATH] [--root DIR] [--log-level LEVEL] [--metrics-address ADDR]
                           [--containerd-address PATH] [--diff-gzip-level 1-9]
+       strata status [--snapshotter] [--socket PATH] [--json] [--gc]
        strata fsck --home DIR [--docker-root DIR] [--repair] [--remove-unreferenced] [--json]
        strata version
 
@@ -19,6 +22,8 @@ const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-le
   --state-dir  where Strata remembers dockerd's Init (env STRATA_STATE_DIR, default /var/lib/strata)
   --log-level  fatal|error|warn|info|debug|trace|silent (env STRATA_LOG_LEVEL, default info)
   --idle-unmount-ms  how long a layer stays mounted after its last Put (env STRATA_IDLE_UNMOUNT_MS, default 2000)
+  --metrics-address  serve Prometheus metrics at GET /metrics on host:port or a unix socket path
+                     (env STRATA_METRICS_ADDRESS, default none; also for snapshotter)
 
   snapshotter  run the containerd proxy snapshotter (gRPC)
   --socket     unix socket to listen on (env STRATA_SNAPSHOTTER_SOCKET, default /run/strata/snapshotter.sock)
@@ -27,6 +32,8 @@ const USAGE = `usage: strata [serve] [--socket PATH] [--state-dir DIR] [--log-le
                default /run/containerd/containerd.sock)
   --diff-gzip-level     gzip level of the layers the differ writes, 1 fastest to 9 smallest
                (env STRATA_DIFF_GZIP_LEVEL, default 1)
+
+${STATUS_USAGE.split('\n').slice(2).join('\n')}
 
 ${FSCK_USAGE.replace(/^usage: /, '')}`;
 
@@ -51,6 +58,8 @@ async function main(argv: string[]): Promise<number> {
       await serveSnapshotter(parseSnapshotterConfig(args, process.env));
       return -1;
     }
+    case 'status':
+      return statusMain(args, console.log, console.error);
     case 'fsck': {
       const mounter = new KernelMounter(run);
       return fsckMain(args, { mounter, loopFs: new LoopFilesystems(run, mounter), loopDevices: listLoopDevices, readMounts: readMountInfo }, console.log, console.error);

@@ -9,12 +9,33 @@ export const DEFAULT_IDLE_UNMOUNT_MS = 2000;
 const AbsolutePath = z.string().min(1).refine((p) => p.startsWith('/'), 'must be an absolute path');
 const LogLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info');
 
+/** MetricsAddress is where the Prometheus endpoint listens: a TCP `host:port` or the absolute path of a unix socket. */
+export type MetricsAddress = { host: string; port: number } | { path: string };
+
+/**
+ * MetricsAddressSchema reads `--metrics-address`: `127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`
+ * or `/run/strata/metrics.sock`. An empty host is refused: listening on every interface is a
+ * choice to spell out (`0.0.0.0:9464`).
+ */
+const MetricsAddressSchema = z.string().transform((text, ctx): MetricsAddress => {
+  if (text.startsWith('/')) return { path: text };
+  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port < 1 || port > 65535) {
+    ctx.addIssue({ code: 'custom', message: 'must be host:port (port 1-65535) or the absolute path of a unix socket' });
+    return z.NEVER;
+  }
+  return { host: m[1]!.replace(/^\[(.*)\]$/, '$1'), port };
+});
+
 export const ConfigSchema = z.object({
   socket: AbsolutePath.default(DEFAULT_SOCKET),
   stateDir: AbsolutePath.default(DEFAULT_STATE_DIR),
   logLevel: LogLevel,
   /** how long a layer stays mounted after its last Put (0: unmount at Put, as overlay2 does) */
   idleUnmountMs: z.coerce.number().int().min(0).max(600_000).default(DEFAULT_IDLE_UNMOUNT_MS),
+  /** where to serve Prometheus metrics; none by default */
+  metricsAddress: MetricsAddressSchema.optional(),
 });
 
 export type Config = Readonly<z.infer<typeof ConfigSchema>>;
@@ -24,12 +45,14 @@ const FLAGS: Record<string, keyof Config> = {
   '--state-dir': 'stateDir',
   '--log-level': 'logLevel',
   '--idle-unmount-ms': 'idleUnmountMs',
+  '--metrics-address': 'metricsAddress',
 };
 const ENV: Record<string, keyof Config> = {
   STRATA_SOCKET: 'socket',
   STRATA_STATE_DIR: 'stateDir',
   STRATA_LOG_LEVEL: 'logLevel',
   STRATA_IDLE_UNMOUNT_MS: 'idleUnmountMs',
+  STRATA_METRICS_ADDRESS: 'metricsAddress',
 };
 
 /** configFlags lists the flags for help texts. */
@@ -78,6 +101,7 @@ export const SnapshotterConfigSchema = z.object({
   /** containerd's socket: the differ reads and writes layers in its content store */
   containerdAddress: AbsolutePath.default(DEFAULT_CONTAINERD_ADDRESS),
   diffGzipLevel: z.coerce.number().int().min(1).max(9).default(DEFAULT_DIFF_GZIP_LEVEL),
+  metricsAddress: MetricsAddressSchema.optional(),
 });
 
 /** SnapshotterConfig holds the settings of `strata snapshotter`. */
@@ -89,6 +113,7 @@ const SNAPSHOTTER_FLAGS: Record<string, keyof SnapshotterConfig> = {
   '--log-level': 'logLevel',
   '--containerd-address': 'containerdAddress',
   '--diff-gzip-level': 'diffGzipLevel',
+  '--metrics-address': 'metricsAddress',
 };
 const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
   STRATA_SNAPSHOTTER_SOCKET: 'socket',
@@ -96,6 +121,7 @@ const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
   STRATA_LOG_LEVEL: 'logLevel',
   STRATA_CONTAINERD_ADDRESS: 'containerdAddress',
   STRATA_DIFF_GZIP_LEVEL: 'diffGzipLevel',
+  STRATA_METRICS_ADDRESS: 'metricsAddress',
 };
 
 /** parseSnapshotterConfig reads the settings of `strata snapshotter` (see readSettings). */

@@ -156,3 +156,15 @@ function withoutPath(cause: unknown): string {
 export function errnoOf(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
+
+/**
+ * errorKind names the kind of a request's error for metrics and `strata status`: our codes
+ * without their prefix (`tar_invalid`, `layer_not_found`, …), `bad_request` for a request the
+ * HTTP layer refused (a body too large or not JSON), `internal` for anything else.
+ */
+export function errorKind(err: unknown): string {
+  if (err instanceof StrataError) return err.code.replace(/^STRATA_ERR_/, '').toLowerCase();
+  const status = (err as { statusCode?: unknown } | undefined)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) return 'bad_request';
+  return 'internal';
+}

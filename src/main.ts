@@ -1,5 +1,4 @@
 /** Composition: logger, session, store factory, server; signals and shutdown order. */
-import path from 'node:path';
 import type { Config } from './config';
 import { buildApp } from './graphdriver/app';
 import { listenOnSocket } from './graphdriver/listen';
@@ -15,9 +14,10 @@ import { LoopFilesystems } from './sys/loop-fs';
 import { treeRemover } from './sys/remove-tree';
 import { probeHost } from './sys/probe';
 import { mkdir } from 'node:fs/promises';
+import { VERSION } from './version';
+import { Metrics } from './telemetry/metrics';
+import { closeMetricsServer, startMetricsServer } from './telemetry/metrics-server';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-export const VERSION: string = (require(path.join(__dirname, '..', '..', 'package.json')) as { version: string }).version;
 
 /** openStoreWith returns the OpenStore that probes the home and opens a kernel-backed store. */
 export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs'>): OpenStore {
@@ -50,10 +50,13 @@ export async function serve(config: Config): Promise<void> {
   } catch (err) {
     log.error({ err }, 'could not resume from the last Init; waiting for GraphDriver.Init');
   }
-  const app = buildApp({ session, log });
+  const metrics = new Metrics({ store: 'layers', sample: () => session.sample() });
+  const app = buildApp({ session, log, metrics });
   await listenOnSocket(app, config.socket);
+  const metricsServer = config.metricsAddress && (await startMetricsServer(metrics, config.metricsAddress, log));
   log.info({ socket: config.socket, version: VERSION }, 'strata is listening');
   exitOnSignals(log, async () => {
+    if (metricsServer) await closeMetricsServer(metricsServer);
     await app.close();
     await session.close();
   });

@@ -9,7 +9,7 @@ import { ContainerdContent } from './containerd/content-client';
 import { diffService } from './diff/service';
 import { grpcService } from './grpc/services';
 import { startGrpcServer } from './grpc/server';
-import { VERSION } from './main';
+import { VERSION } from './version';
 import { snapshotService } from './snapshots/service';
 import { SnapshotLayout } from './store/snapshot-layout';
 import { SnapshotStore } from './store/snapshot-store';
@@ -19,6 +19,9 @@ import { exitOnSignals } from './sys/shutdown';
 import { KernelMounter } from './sys/mounter';
 import { probeHost } from './sys/probe';
 import { treeRemover } from './sys/remove-tree';
+import { Metrics } from './telemetry/metrics';
+import { closeMetricsServer, startMetricsServer } from './telemetry/metrics-server';
+import { StatusServiceDefinition, statusService } from './telemetry/status-grpc';
 
 /** LEASE_TTL_MS is how long a blob the differ wrote is kept for its caller to reference it. */
 const LEASE_TTL_MS = 60 * 60 * 1000;
@@ -37,9 +40,12 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     removeTree: treeRemover(run),
   });
   const content = new ContainerdContent({ address: config.containerdAddress, leaseTtlMs: LEASE_TTL_MS });
+  const metrics = new Metrics({ store: 'snapshots', sample: async () => store.activity() });
+  const status = { version: VERSION, command: 'snapshotter' as const, metrics, home: () => config.root };
   const differ = {
     store,
     log,
+    metrics,
     content: content.stores,
     gzipLevel: config.diffGzipLevel,
     // sync -f is syncfs(2) on the filesystem holding the directory.
@@ -47,13 +53,16 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
   };
   const server = await startGrpcServer(
     [
-      { definition: grpcService('snapshots').service, implementation: snapshotService({ store, log }) },
+      { definition: grpcService('snapshots').service, implementation: snapshotService({ store, log, metrics }) },
       { definition: grpcService('diff').service, implementation: diffService(differ) },
+      { definition: StatusServiceDefinition, implementation: statusService(status, log) },
     ],
     config.socket,
   );
+  const metricsServer = config.metricsAddress && (await startMetricsServer(metrics, config.metricsAddress, log));
   log.info({ socket: config.socket, root: config.root, containerd: config.containerdAddress, version: VERSION }, 'strata snapshotter is listening');
   exitOnSignals(log, async () => {
+    if (metricsServer) await closeMetricsServer(metricsServer);
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     content.close();
     await store.close();

@@ -9,10 +9,11 @@ import { applyLayer, type ApplyDeps } from '../differ/apply';
 import { compareLayers, type CompareDeps } from '../differ/compare';
 import { unaryCall, type Request } from '../grpc/calls';
 import type { Logger } from '../sys/log';
+import type { Metrics } from '../telemetry/metrics';
 import { parseRequest } from '../validate';
 import { ApplyRequest, DiffRequest, descriptorMessage } from './messages';
 
-export type DiffServiceDeps = CompareDeps & ApplyDeps & { log: Logger };
+export type DiffServiceDeps = CompareDeps & ApplyDeps & { log: Logger; metrics: Metrics };
 
 const header = (metadata: Metadata, name: string) => {
   const value = metadata.get(name)[0];
@@ -26,8 +27,9 @@ function logFields(request: Request): Record<string, unknown> {
 
 /** diffService returns the service implementation for a grpc Server. */
 export function diffService(deps: DiffServiceDeps): UntypedServiceImplementation {
+  const sink = { log: deps.log, metrics: deps.metrics, service: 'diff' as const };
   return {
-    Apply: unaryCall(deps.log, 'Apply', logFields, async (r, metadata) => {
+    Apply: unaryCall(sink, 'Apply', logFields, async (r, metadata) => {
       const q = parseRequest(ApplyRequest, r);
       const applied = await applyLayer(deps, {
         layer: { mediaType: q.diff.media_type, digest: q.diff.digest, size: q.diff.size },
@@ -38,7 +40,7 @@ export function diffService(deps: DiffServiceDeps): UntypedServiceImplementation
       });
       return { applied: descriptorMessage(applied) };
     }),
-    Diff: unaryCall(deps.log, 'Diff', logFields, async (r, metadata) => {
+    Diff: unaryCall(sink, 'Diff', logFields, async (r, metadata) => {
       const q = parseRequest(DiffRequest, r);
       const epoch = q.source_date_epoch;
       const diff = await compareLayers(deps, {

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { InvalidArgumentError } from '../errors';
@@ -22,18 +23,28 @@ import {
   GetRequest,
   IdRequest,
   InitRequest,
+  StatusRequest,
 } from './schemas';
 import { statusLines } from './status';
+import { Metrics, countBytes } from '../telemetry/metrics';
+import { statusReport } from '../telemetry/status-report';
+import { VERSION } from '../version';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    failure?: { message: string; code?: string };
+    /** what the request failed with, and the text its reply carried */
+    failure?: { message: string; error: unknown };
+    /** bytes of layer archive this request applied (ApplyDiff) or produced (Diff), for metrics */
+    appliedBytes?: number;
+    diffedBytes?: number;
   }
 }
 
 export interface AppDeps {
   session: DriverSession;
   log: Logger;
+  /** where requests are counted; a registry of its own when not given (nothing serves it then) */
+  metrics?: Metrics;
   /** largest JSON body accepted (ApplyDiff's tar stream is not limited) */
   bodyLimit?: number;
 }
@@ -57,6 +68,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return503OnClosing: false,
   });
   const { session } = deps;
+  const metrics = deps.metrics ?? new Metrics({ store: 'layers', sample: () => session.sample() });
   const store = () => session.store();
   const create = async (r: z.output<typeof CreateRequest>, readWrite: boolean) => {
     const s = store();
@@ -68,12 +80,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
-    request.failure = { message: 'unknown method' };
+    request.failure = { message: 'unknown method', error: { statusCode: 404 } };
     void reply.code(404).type(MIME).send({ Err: `unknown method ${request.method} ${request.url.split('?')[0]}` });
   });
-  // One log line per request: id, op, layer, duration, outcome.
+  // One log line and one metrics record per request: id, op, layer, duration, outcome.
   app.addHook('onResponse', async (request, reply) => {
     const op = request.url.split('?')[0]!.replace(/^\/(GraphDriver\.)?/, '');
+    metrics.request({ service: 'graphdriver', method: op, seconds: reply.elapsedTime / 1000, error: request.failure?.error, appliedBytes: request.appliedBytes, diffedBytes: request.diffedBytes });
     const fields = { op, ...idsOf(request), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (request.failure) request.log.warn({ ...fields, err: request.failure.message }, 'request failed');
     else request.log.info(fields, 'request');
@@ -156,7 +169,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     json.post('/GraphDriver.Diff', async (req, reply) => {
       const r = parseRequest(DiffRequest, req.body);
       const tar = await naive.diff(store(), r.ID, r.Parent);
-      return reply.type('application/x-tar').send(tar);
+      return reply.type('application/x-tar').send(Readable.from(countBytes(tar, (n) => (req.diffedBytes = n))));
+    });
+    // Strata's own, not GraphDriver's: what `strata status` shows (docker never sends it).
+    json.post('/Strata.Status', async (req) => {
+      const r = parseRequest(StatusRequest, req.body);
+      return statusReport({ version: VERSION, command: 'serve', metrics, home: () => session.home() }, { gc: r.gc });
     });
   });
 
@@ -170,7 +188,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       const q = parseRequest(ApplyDiffQuery, req.query);
       const body = req.body as AsyncIterable<Buffer> | undefined;
       if (!body) throw new InvalidArgumentError('ApplyDiff needs the layer tar as its body');
-      return { Size: await store().applyDiff(q.id, q.parent, body) };
+      let read = 0;
+      const size = await store().applyDiff(q.id, q.parent, countBytes(body, (n) => (read = n)));
+      req.appliedBytes = read;
+      return { Size: size };
     });
   });
 

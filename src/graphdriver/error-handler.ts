@@ -14,7 +14,7 @@ export function errorReply(err: unknown): { status: number; message: string; kno
 
 export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, message, known } = errorReply(err);
-  request.failure = { message, code: err instanceof StrataError ? err.code : undefined };
+  request.failure = { message, error: err };
   if (!known) request.log.error({ err }, 'unexpected error');
   // A Diff whose tar already started cannot turn into an error reply: cut the connection.
   if (reply.sent || reply.raw.headersSent) {

@@ -50,3 +50,6 @@ export const DiffRequest = z.object({ ID: layerId, Parent: optionalParent });
 export const ApplyDiffQuery = z.object({ id: layerId, parent: optionalParent });
 
 export const EmptyRequest = z.object({}).loose();
+
+/** Strata.Status (Strata's own route): `gc` runs a full garbage collection before memory is read. */
+export const StatusRequest = z.object({ gc: z.boolean().default(false) }).loose();

@@ -12,6 +12,7 @@ import type { Logger } from '../sys/log';
 import type { LayerStore } from '../store/layer-store';
 import { writeFileAtomic } from '../store/meta';
 import { parseDriverOptions, type DriverOptions } from './driver-options';
+import type { StoreSample } from '../telemetry/metrics';
 
 const RangeSchema = z.object({ containerId: z.number().int().min(0), hostId: z.number().int().min(0), size: z.number().int().min(1) });
 
@@ -82,6 +83,17 @@ export class DriverSession {
   /** options are the Init options in force (none before Init). */
   get options(): DriverOptions {
     return this.#options;
+  }
+
+  /** home is the open store's home; undefined before Init. */
+  home(): string | undefined {
+    return this.#store?.home;
+  }
+
+  /** sample reads what the open store holds now, for metrics and status; undefined before Init. */
+  async sample(): Promise<StoreSample | undefined> {
+    const store = this.#store;
+    return store && { layers: await store.layerCount(), ...store.activity() };
   }
 
   /** store returns the open store, or throws NotInitialisedError before Init. */

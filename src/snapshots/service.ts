@@ -1,11 +1,12 @@
 /**
  * The handlers of containerd.services.snapshots.v1.Snapshots: each validates its request,
- * calls one store method and shapes the reply; `grpc/calls` logs each call in one line and
+ * calls one store method and shapes the reply; `grpc/calls` logs and counts each call and
  * translates its error once.
  */
 import type { ServerWritableStream, UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Snapshotter } from '../core/snapshots';
 import type { Logger } from '../sys/log';
+import type { Metrics } from '../telemetry/metrics';
 import { matches, parseFilters } from './filters';
 import { finishCall, unaryCall, type Request } from '../grpc/calls';
 import { CommitRequest, CreateRequest, EmptyRequest, KeyRequest, ListRequest, UpdateRequest, infoMessage, mountMessages } from './messages';
@@ -14,6 +15,7 @@ import { parseRequest } from '../validate';
 export interface SnapshotServiceDeps {
   store: Snapshotter;
   log: Logger;
+  metrics: Metrics;
 }
 
 /** LIST_BATCH is how many Infos go in one ListSnapshotsResponse of the stream. */
@@ -29,9 +31,10 @@ function logFields(request: Request): Record<string, unknown> {
 
 /** snapshotService returns the service implementation for a grpc Server. */
 export function snapshotService(deps: SnapshotServiceDeps): UntypedServiceImplementation {
-  const { store, log } = deps;
+  const { store, log, metrics } = deps;
+  const sink = { log, metrics, service: 'snapshots' as const };
 
-  const unary = (op: string, handle: (request: Request) => Promise<unknown>) => unaryCall(log, op, logFields, handle);
+  const unary = (op: string, handle: (request: Request) => Promise<unknown>) => unaryCall(sink, op, logFields, handle);
 
   return {
     Prepare: unary('Prepare', async (r) => {
@@ -74,10 +77,10 @@ export function snapshotService(deps: SnapshotServiceDeps): UntypedServiceImplem
         for (let i = 0; i < infos.length; i += LIST_BATCH) call.write({ info: infos.slice(i, i + LIST_BATCH) });
       })().then(
         () => {
-          finishCall(log, { op: 'List', ...logFields(call.request) }, started, undefined);
+          finishCall(sink, 'List', logFields(call.request), started, undefined);
           call.end();
         },
-        (err: unknown) => call.emit('error', finishCall(log, { op: 'List', ...logFields(call.request) }, started, err)),
+        (err: unknown) => call.emit('error', finishCall(sink, 'List', logFields(call.request), started, err)),
       );
     },
   };

@@ -73,6 +73,7 @@ export class Catalog {
       putLabel: p('INSERT OR REPLACE INTO labels (snapshot, name, value) VALUES (?, ?, ?)'),
       delete: p('DELETE FROM snapshots WHERE id = ?'),
       ids: p('SELECT id FROM snapshots'),
+      kindCounts: p('SELECT kind, count(*) AS n FROM snapshots GROUP BY kind'),
     };
   }
 
@@ -127,6 +128,13 @@ export class Catalog {
   /** ids returns every snapshot id: the directories that belong to a snapshot. */
   ids(): Set<number> {
     return new Set((this.#q.ids!.all() as Array<{ id: number }>).map((r) => r.id));
+  }
+
+  /** countByKind returns how many snapshots there are of each kind. */
+  countByKind(): Record<Kind, number> {
+    const counts: Record<Kind, number> = { committed: 0, active: 0, view: 0 };
+    for (const r of this.#q.kindCounts!.all() as Array<{ kind: Kind; n: number }>) counts[r.kind] = r.n;
+    return counts;
   }
 
   /** insert adds a snapshot and returns its id. */

@@ -92,6 +92,8 @@ export class LayerStore {
   readonly #unmounting = new Map<string, Promise<void>>();
   /** removed layers' trees are deleted one after another, after the Remove has answered */
   #reclaiming: Promise<void> = Promise.resolve();
+  /** how many removed layers' trees are queued or being deleted */
+  #pendingDeletes = 0;
 
   private constructor(deps: LayerStoreDeps) {
     this.#d = deps;
@@ -351,6 +353,7 @@ export class LayerStore {
   }
 
   #reclaim(trash: string): void {
+    this.#pendingDeletes++;
     this.#reclaiming = this.#reclaiming.then(async () => {
       try {
         await this.#unmountUnder(trash);
@@ -358,6 +361,8 @@ export class LayerStore {
       } catch (err) {
         // What is left stays in staging, which the next start empties.
         this.#d.log.warn({ path: trash, err }, 'deleting a removed layer failed');
+      } finally {
+        this.#pendingDeletes--;
       }
     });
   }
@@ -500,6 +505,14 @@ export class LayerStore {
     for (const id of [...this.#idle.keys()]) this.#releaseIdle(id);
     await Promise.all(this.#unmounting.values());
     await this.settled();
+  }
+
+  /**
+   * activity counts mounts and background deletes now (for metrics and status): active mounts
+   * have outstanding gets, idle ones wait for their idle timer or their queued unmount.
+   */
+  activity(): { mounts: { active: number; idle: number }; pendingDeletes: number } {
+    return { mounts: { active: this.#refs.size, idle: this.#idle.size + this.#unmounting.size }, pendingDeletes: this.#pendingDeletes };
   }
 
   /** mountedCount is how many gets are outstanding for a layer (0 when not mounted). */

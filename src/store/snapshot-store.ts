@@ -193,6 +193,11 @@ export class SnapshotStore implements Snapshotter {
     this.#catalog.close();
   }
 
+  /** activity counts snapshots by kind and the trees still being deleted (for metrics and status). */
+  activity(): { snapshots: Record<Kind, number>; pendingDeletes: number } {
+    return { snapshots: this.#catalog.countByKind(), pendingDeletes: this.#reclaimQueued.size };
+  }
+
   #row(key: string): SnapshotRow {
     const row = this.#catalog.byKey(key);
     if (!row) throw new NotFoundError(`snapshot ${quote(key)} does not exist`);

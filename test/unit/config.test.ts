@@ -30,7 +30,7 @@ describe('parseConfig', () => {
   it('refuses unknown flags and names the known ones', () => {
     assert.throws(() => parseConfig(['--sokcet', '/x'], {}), /unknown option --sokcet.*--socket/);
     assert.throws(() => parseConfig(['serve'], {}), /unknown option/);
-    assert.deepEqual(configFlags, ['--socket', '--state-dir', '--log-level', '--idle-unmount-ms']);
+    assert.deepEqual(configFlags, ['--socket', '--state-dir', '--log-level', '--idle-unmount-ms', '--metrics-address']);
   });
 
   it('refuses a flag without a value', () => {
@@ -53,6 +53,24 @@ describe('parseConfig', () => {
 
   it('refuses an unknown log level', () => {
     assert.throws(() => parseConfig(['--log-level', 'loud'], {}), /logLevel/);
+  });
+
+  it('serves no metrics unless an address is given', () => {
+    assert.equal(parseConfig([], {}).metricsAddress, undefined);
+    assert.equal(parseSnapshotterConfig([], {}).metricsAddress, undefined);
+  });
+
+  it('takes a metrics address as host:port, [ipv6]:port or a unix socket path, from flags and the environment', () => {
+    assert.deepEqual(parseConfig(['--metrics-address', '127.0.0.1:9464'], {}).metricsAddress, { host: '127.0.0.1', port: 9464 });
+    assert.deepEqual(parseConfig(['--metrics-address=[::1]:9464'], {}).metricsAddress, { host: '::1', port: 9464 });
+    assert.deepEqual(parseConfig([], { STRATA_METRICS_ADDRESS: 'localhost:1' }).metricsAddress, { host: 'localhost', port: 1 });
+    assert.deepEqual(parseSnapshotterConfig(['--metrics-address', '/run/strata/metrics.sock'], {}).metricsAddress, { path: '/run/strata/metrics.sock' });
+  });
+
+  it('refuses a metrics address without a host, with a bad port or a relative path', () => {
+    for (const bad of [':9464', '9464', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', 'localhost:http', 'metrics.sock', 'a b:1']) {
+      assert.throws(() => parseConfig(['--metrics-address', bad], {}), /metricsAddress: must be host:port/, bad);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ import {
   StrataError,
   UnsafeArchiveError,
   errnoOf,
+  errorKind,
 } from '../../src/errors';
 
 describe('error classes', () => {
@@ -81,5 +82,18 @@ describe('error classes', () => {
     assert.equal(errnoOf(enoent), 'ENOENT');
     assert.equal(errnoOf(new Error('plain')), undefined);
     assert.equal(errnoOf(undefined), undefined);
+  });
+});
+
+describe('errorKind', () => {
+  it('names our errors by their code, HTTP-level refusals bad_request, anything else internal', () => {
+    assert.equal(errorKind(new InvalidArchiveError('x')), 'tar_invalid');
+    assert.equal(errorKind(new NotFoundError('x')), 'layer_not_found');
+    assert.equal(errorKind(new NotInitialisedError()), 'not_initialised');
+    assert.equal(errorKind(new IoError('writing', new Error('EIO'))), 'io');
+    assert.equal(errorKind(Object.assign(new Error('too large'), { statusCode: 413 })), 'bad_request');
+    assert.equal(errorKind(Object.assign(new Error('boom'), { statusCode: 500 })), 'internal');
+    assert.equal(errorKind(new TypeError('x is undefined')), 'internal');
+    assert.equal(errorKind('a string'), 'internal');
   });
 });
