@@ -147,6 +147,8 @@ export interface DaemonOptions {
   env?: NodeJS.ProcessEnv;
   /** extra flags for the node process that runs Strata, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR'] */
   strataNodeArgs?: string[];
+  /** the node binary that runs Strata (default: the one running the tests) */
+  strataNode?: string;
   /** extra flags for `strata serve`, e.g. ['--metrics-address', '127.0.0.1:9464'] */
   strataArgs?: string[];
   /** mount a tmpfs of this size (e.g. '8g') on the data-root, so disk speed drops out of timings */
@@ -247,7 +249,7 @@ export class TestDaemon {
 
   /** startStrata runs the plugin from this checkout's build on the daemon's plugin socket. */
   async startStrata(): Promise<void> {
-    this.#strata = spawnLogged(process.execPath, [...SERVE_NODE_ARGS, ...(this.opts.strataNodeArgs ?? []), CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug', ...(this.opts.strataArgs ?? [])], path.join(this.base, 'strata.log'));
+    this.#strata = spawnLogged(this.opts.strataNode ?? process.execPath, [...SERVE_NODE_ARGS, ...(this.opts.strataNodeArgs ?? []), CLI, 'serve', '--socket', this.pluginSocket, '--state-dir', path.join(this.base, 'strata-state'), '--log-level', 'debug', ...(this.opts.strataArgs ?? [])], path.join(this.base, 'strata.log'));
     await waitFor('strata socket', () => socketAnswers(this.pluginSocket), 20_000, () => this.logTail('strata.log'));
   }
 
