@@ -1,11 +1,15 @@
 /**
  * Filesystems in image files on loop devices: how a writable layer gets a size limit where the
- * kernel has no quotas. The image is a sparse file holding an ext4 of exactly the limit; mounted
- * with `-o loop`, util-linux sets the loop device to clear itself, so unmounting the filesystem
+ * kernel has no quotas. The image is a sparse file holding an ext4 of exactly the limit, on a
+ * loop device with direct I/O (without it every block the container writes sits in the page
+ * cache twice, once for the image's ext4 and once for the image file: writing 1 GiB with fsync
+ * took 2-6 times as long here). The device is detached as soon as the filesystem is mounted:
+ * the kernel then only marks it to clear itself on the last close, so unmounting the filesystem
  * is what frees the device, and no loop device outlives its mount.
  */
 import { closeSync, ftruncateSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { CommandFailedError } from '../errors';
 import type { Exec } from './exec';
 import type { Mounter } from './mounter';
 
@@ -16,7 +20,9 @@ export const LOOP_FS_TYPE = 'ext4';
  * LOOP_MOUNT_OPTIONS: `discard` punches the blocks of deleted files out of the image, so a
  * container that writes and deletes gives the host its space back.
  */
-export const LOOP_MOUNT_OPTIONS = 'loop,discard';
+export const LOOP_MOUNT_OPTIONS = 'discard';
+
+const LOOP_DEVICE = /^\/dev\/loop[0-9]+$/;
 
 /**
  * journalOptions caps ext4's journal at 64 MiB. mke2fs's default grows to 1 GiB on large
@@ -53,10 +59,18 @@ export class LoopFilesystems {
 
   /** attach mounts the filesystem in `image` on `target` through a self-clearing loop device. */
   async attach(image: string, target: string): Promise<void> {
-    await this.#mounter.mount({ type: LOOP_FS_TYPE, source: image, target, options: LOOP_MOUNT_OPTIONS });
+    const { stdout } = await this.#exec(['losetup', '--find', '--show', '--direct-io=on', image], { timeoutMs: 30_000 });
+    const device = stdout.trim();
+    if (!LOOP_DEVICE.test(device)) throw new CommandFailedError(['losetup', '--find', '--show'], 0, null, `unexpected output ${JSON.stringify(device.slice(0, 80))}`);
+    try {
+      await this.#mounter.mount({ type: LOOP_FS_TYPE, source: device, target, options: LOOP_MOUNT_OPTIONS });
+    } finally {
+      // Mounted, the device is open and only marked to clear itself; unmounted, it goes now.
+      await this.release(device);
+    }
   }
 
-  /** release detaches a loop device that no mount holds (one left by a crash between losetup and mount, say). */
+  /** release detaches a loop device, or, while a mount holds it open, marks it to clear itself when unmounted. */
   async release(device: string): Promise<void> {
     await this.#exec(['losetup', '-d', device], { timeoutMs: 30_000, discardStdout: true });
   }

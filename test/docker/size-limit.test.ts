@@ -60,12 +60,14 @@ describe('size limits with --storage-opt size', { skip: needDocker() }, () => {
     assert.equal(free.stdout, 'dd exit 0\n', 'a container without a limit writes 100 MiB');
   });
 
-  it('the layer gives docker diff, cp, commit, export and ps -s as without a limit', async () => {
+  it('the layer gives docker diff, cp, commit, export, ps -s and system df as without a limit', async () => {
     await d.docker(['run', '--name', 'limited', ...RUN, '--storage-opt', 'size=32M', IMAGE, 'sh', '-c', 'echo hello > /hello; dd if=/dev/zero of=/five bs=1M count=5 2>/dev/null']);
     assert.deepEqual((await d.docker(['diff', 'limited'])).stdout.trim().split('\n').sort(), ['A /five', 'A /hello']);
     assert.equal((await d.docker(['cp', 'limited:/hello', '-'])).stdout.includes('hello\n'), true);
     const size = (await d.docker(['ps', '-a', '-s', '--filter', 'name=limited', '--format', '{{.Size}}'])).stdout;
     assert.match(size, /^5\.2[0-9]MB \(virtual /);
+    const df = (await d.docker(['system', 'df', '--format', '{{.Type}} {{.Size}}'])).stdout;
+    assert.match(df, /^Containers 5\.2[0-9]*MB$/m, 'docker system df counts the layer');
     await d.docker(['commit', 'limited', 'limited:committed']);
     assert.equal((await d.docker(['run', '--rm', ...RUN, 'limited:committed', 'cat', '/hello'])).stdout, 'hello\n');
     const listing = (await d.docker(['export', 'limited'])).stdout;

@@ -316,8 +316,9 @@ export class TestDaemon {
     const leftover = mountsUnder(this.base).filter((m) => !(this.opts.tmpfsDataRoot && m === this.dataRoot));
     for (const m of leftover.sort((a, b) => b.length - a.length)) await exec('umount', ['-l', m], { allowFail: true });
     if (this.opts.tmpfsDataRoot && mountsUnder(this.base).includes(this.dataRoot)) await exec('umount', ['-l', this.dataRoot], { allowFail: true });
-    // Loop devices of size-limited layers clear themselves once their filesystem is unmounted;
-    // one still attached now was leaked.
+    // Loop devices of size-limited layers clear themselves once their filesystem is unmounted (the
+    // kernel does it shortly after the unmount returns); one still attached after that was leaked.
+    for (let i = 0; i < 50 && loopDevicesUnder(this.base).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
     const loops = loopDevicesUnder(this.base);
     for (const device of loops) await exec('losetup', ['-d', device], { allowFail: true });
     await rm(this.pluginSocket, { force: true });
