@@ -8,6 +8,8 @@ import { exec } from '../test/helpers/dockerd';
 /** Target is the issue's bar for one comparison: median(A)/median(B) at most `maxRatio`. */
 export interface Target {
   maxRatio: number;
+  /** for a bar on the difference instead: median(A) − median(B) at most this many ms */
+  maxDeltaMs?: number;
   /** how the target reads in the issue, e.g. "≤ 1.10" or "≥ 0.8× GNU tar's throughput" */
   text: string;
 }

@@ -25,6 +25,8 @@ export interface Profile {
   samplesPerRound: number;
   /** committed snapshots in each store for the containerd route's call latency (ctrd-calls) */
   ctrdSnapshots: number;
+  /** MiB a container writes in the size-limit write benchmark (limit-write) */
+  limitWriteMiB: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -41,6 +43,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     rounds: 1,
     samplesPerRound: 1,
     ctrdSnapshots: 100,
+    limitWriteMiB: 64,
   },
   full: {
     name: 'full',
@@ -55,11 +58,12 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     rounds: 6,
     samplesPerRound: 5,
     ctrdSnapshots: 2_000,
+    limitWriteMiB: 1024,
   },
 };
 
 /** BENCHMARK_GROUPS are the names `--only` accepts. */
-export const BENCHMARK_GROUPS = ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps', 'layer', 'scale-load', 'scale-depth',
+export const BENCHMARK_GROUPS = ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps', 'limit', 'layer', 'scale-load', 'scale-depth',
   'ctrd-load', 'ctrd-run', 'ctrd-create', 'ctrd-commit', 'ctrd-calls'] as const;
 export type BenchmarkGroup = (typeof BENCHMARK_GROUPS)[number];
 /** GROUP_ALIASES are `--only` names for several groups: `containerd` is the containerd route (Docker 26 on the containerd store). */

@@ -16,6 +16,8 @@ import { materializeTree } from '../test/helpers/corpus';
 import { asTreeNodes, smallFiles } from './corpus/trees';
 import { formatProfile, summariseProfiles, type ProfileSummary } from './cpu-profile';
 import { DockerBench, SIDES, type SideName } from './docker-bench';
+import { limitBench } from './limit-bench';
+import type { Comparison } from './measure';
 import { CTRD_GROUPS, ContainerdBench, missingContainerdRoute } from './containerd-bench';
 import { formatContainerdTable } from './containerd-report';
 import { runLayerBench, type LayerBenchResult } from './layer-bench';
@@ -152,10 +154,12 @@ async function main(): Promise<void> {
   let layer: LayerBenchResult | undefined;
   let docker: DockerBench | undefined;
   let ctrd: ContainerdBench | undefined;
+  let limits: Comparison[] = [];
   try {
     if (opts.only.has('layer')) layer = await layerBench(opts, corpus, work, profileDir);
     const dockerGroups = [...opts.only].filter((g) => g !== 'layer' && !g.startsWith('ctrd-'));
     if (dockerGroups.length) docker = await dockerBench(opts, corpus, work, profileDir);
+    if (docker && opts.only.has('limit')) limits = await limitBench(docker.daemons.strata, opts.profile, progress);
     if ([...opts.only].some((g) => g.startsWith('ctrd-'))) ctrd = await containerdBench(opts, corpus, work);
   } finally {
     await cleanUp();
@@ -168,7 +172,7 @@ async function main(): Promise<void> {
     options: { profile: opts.profile, only: [...opts.only], tmpfs: opts.tmpfs, cpuProf: opts.cpuProf },
     machine: { ...machine, tmpfs: opts.tmpfs, loadavgAtEnd: os.loadavg().map((l) => Math.round(l * 100) / 100), dockerd: (await exec(DOCKERD, ['--version'])).stdout.trim() },
     corpus: corpusFacts(corpus, opts),
-    results: [...(layer?.comparisons ?? []), ...(docker?.results ?? []), ...(ctrd?.results ?? [])].map(summarise),
+    results: [...(layer?.comparisons ?? []), ...(docker?.results ?? []), ...limits, ...(ctrd?.results ?? [])].map(summarise),
     peakRss: { targetMiB: RSS_TARGET_MIB, loads: docker?.peakRss ?? [], ...(layer ? { layerApplyMiB: layer.applyPeakRssMiB } : {}) },
     profiles,
   };

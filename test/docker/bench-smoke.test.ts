@@ -18,6 +18,7 @@ const EXPECTED_IDS = [
   'load-debian', 'load-small', 'load-big', 'load-many',
   'run', 'create-rm', 'diff', 'ps-s', 'commit', 'save',
   'scale-load-100', 'scale-load-400', 'depth-1', 'depth-4',
+  'limit-create-rm', 'limit-run', 'limit-write',
 ];
 // The containerd route (Docker 26 + containerd 1.7 from test/setup-trixie.sh); the bench skips it where those are missing.
 const CTRD_IDS = [
