@@ -15,7 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import { CLI, TestDaemon, importBusybox } from '../helpers/dockerd';
 import { eventually } from '../helpers/eventually';
 import { busyboxLayer, randomFilesLayer, writeImageArchive } from '../helpers/image-archive';
-import { freePort, scrape, series, sumOf } from '../helpers/metrics-scrape';
+import { freePort } from '../helpers/free-port';
+import { scrape, series, sumOf } from '../helpers/metrics-scrape';
 import { request } from '../helpers/strata-process';
 import { needDocker } from '../helpers/tiers';
 

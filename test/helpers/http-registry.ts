@@ -9,11 +9,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { spawnLogged, stopPid, waitFor } from './dockerd';
 import { sha256File } from './image-archive';
+import { freePort } from './free-port';
 import { DOCKER_REGISTRY } from './tiers';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -24,17 +24,6 @@ interface Reply {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function sha256(data: Buffer | string): string {

@@ -7,9 +7,9 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { exec, spawnLogged, stopPid, waitFor, type RunResult, type TestDaemon } from './dockerd';
+import { freePort } from './free-port';
 import { DOCKER, DOCKER_REGISTRY } from './tiers';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
@@ -83,17 +83,6 @@ const CAPABILITY_NAMES = [
 /** propagatedMount is where the host sees the plugin's PropagatedMount (protocol.md §1.6). */
 export function propagatedMount(d: TestDaemon, id: string): string {
   return path.join(d.dataRoot, 'plugins', id, 'propagated-mount');
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

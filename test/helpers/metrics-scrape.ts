@@ -3,19 +3,6 @@
  * and reading one series' value from the exposition text.
  */
 import http from 'node:http';
-import net from 'node:net';
-
-/** freePort asks the kernel for a loopback port nobody listens on now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** scrape fetches /metrics from `127.0.0.1:port` or a unix socket path. */
 export function scrape(address: number | string, urlPath = '/metrics'): Promise<{ status: number; contentType: string; text: string }> {
