@@ -34,6 +34,7 @@ import {
 } from '../sys/libc';
 import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf, toUtf8 } from './entry-path';
 import type { TarEntry } from './tar-header';
+import { adoptLowerDir } from './lower-dir-attrs';
 import { directorySize } from './size';
 import { readTar } from './tar-reader';
 import { OPAQUE_XATTR, classifyTarName, type WhiteoutKind } from './whiteout';
@@ -53,6 +54,15 @@ export interface ApplyOptions {
    * when it applies a layer with no parents (a plain directory, nothing below to hide).
    */
   whiteouts?: 'overlay' | 'remove';
+  /**
+   * 'docker' (the default) applies as moby's overlay2 does; 'containerd' as containerd's
+   * applier: no trusted.* xattrs from the archive, empty xattr values kept, and every time,
+   * a symlink's too, bounded to what chtimes takes (outside it, the epoch), atime no earlier
+   * than mtime.
+   */
+  rules?: 'docker' | 'containerd';
+  /** the lower layers' dirs, nearest first, whose copy of a directory the tar implies lends it its attributes (containerd's applier does this) */
+  parents?: readonly string[];
   /** called once per xattr that the filesystem refused (ENOTSUP/EPERM), which overlay2 also ignores */
   onIgnoredXattr?: (entry: string, name: string, errno: string) => void;
 }
@@ -263,7 +273,9 @@ class Extractor {
       if (fd >= 0) fs.fchownSync(fd, uid, gid);
       else lchownAt(at.dirfd, at.name, uid, gid);
     }
+    const containerd = this.#opts.rules === 'containerd';
     for (const [name, value] of entry.xattrs) {
+      if (containerd ? name.startsWith('trusted.') : value.length === 0) continue;
       try {
         if (fd >= 0) fsetxattr(fd, name, value);
         else lsetxattr(this.#root.path(rel), name, value);
@@ -284,12 +296,13 @@ class Extractor {
       // Only the root can be the open directory here: its group may have just changed.
       if (this.#workDir?.rel === rel) this.#leaveWorkDir();
       // Directory times are set after all children exist; a missing atime is the epoch, as in Go.
-      this.#dirTimes.push({ rel, atime: toNsTime(entry.atimeNs ?? -1n), mtime });
+      const atime = containerd ? latest(entry.atimeNs, entry.mtimeNs) : (entry.atimeNs ?? -1n);
+      this.#dirTimes.push({ rel, atime: toNsTime(atime), mtime });
       return;
     }
     if (viaLink) return;
-    const atimeNs = entry.atimeNs !== undefined && entry.atimeNs > entry.mtimeNs ? entry.atimeNs : entry.mtimeNs;
-    if (entry.type === 'symlink') lutimesNsAt(at.dirfd, at.name, symlinkTime(atimeNs), symlinkTime(entry.mtimeNs));
+    const atimeNs = latest(entry.atimeNs, entry.mtimeNs);
+    if (entry.type === 'symlink' && !containerd) lutimesNsAt(at.dirfd, at.name, symlinkTime(atimeNs), symlinkTime(entry.mtimeNs));
     else if (fd >= 0) futimesNs(fd, toNsTime(atimeNs), mtime);
     else lutimesNsAt(at.dirfd, at.name, toNsTime(atimeNs), mtime);
   }
@@ -386,6 +399,7 @@ class Extractor {
       }
       fs.chmodSync(p, 0o755);
       fs.lchownSync(p, this.#rootOwner.uid, this.#rootOwner.gid);
+      if (this.#opts.parents) adoptLowerDir(this.#opts.parents, cur, p);
       this.#dirs.add(cur);
     }
   }
@@ -428,6 +442,10 @@ class Extractor {
   close(): void {
     this.#leaveWorkDir();
   }
+}
+
+function latest(atimeNs: bigint | undefined, mtimeNs: bigint): bigint {
+  return atimeNs !== undefined && atimeNs > mtimeNs ? atimeNs : mtimeNs;
 }
 
 function lstatOrNull(p: Buffer): fs.Stats | null {

@@ -147,7 +147,7 @@ function fromPax(ext: Extensions, raw: RawHeader): { entry: TarEntry; storedSize
     xattrs: new Map(),
   };
   for (const [k, v] of rec) {
-    if (k.startsWith('SCHILY.xattr.') && v.length > 0) entry.xattrs.set(k.slice('SCHILY.xattr.'.length), v);
+    if (k.startsWith('SCHILY.xattr.')) entry.xattrs.set(k.slice('SCHILY.xattr.'.length), v);
   }
   const sparse = paxSparse(ext, rec, num('GNU.sparse.size', num('GNU.sparse.realsize', num('size', raw.size))));
   if (sparse) {

@@ -1,8 +1,9 @@
 /**
  * Apply for mounts this store handed out: a layer from containerd's content store extracted
  * into an active snapshot's empty directory with Strata's own extractor (every escape refused,
- * bounded memory), with whiteouts in overlay's form when the snapshot has parents and carried
- * out when it has none, as containerd's applier does on overlay and on a bind mount. Returns the
+ * bounded memory) under containerd's applier's rules (see ApplyOptions.rules): whiteouts in
+ * overlay's form when the snapshot has parents and carried out when it has none, as containerd
+ * does on overlay and on a bind mount, and implied directories copied from the parents. Returns the
  * uncompressed layer's descriptor, the digest over every byte (trailing data included), which
  * the caller checks against the image's diff id. Anything else is NotImplementedError.
  */
@@ -61,7 +62,8 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<De
   // The extractor may stop at the end-of-archive marker; what follows is still read and counted.
   const tarBytes: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }) };
   try {
-    await applyTar(tarBytes, dir, { idMap: IDENTITY, whiteouts: target.dirs.length > 1 ? 'overlay' : 'remove' });
+    const parents = target.dirs.slice(1);
+    await applyTar(tarBytes, dir, { idMap: IDENTITY, rules: 'containerd', parents, whiteouts: parents.length > 0 ? 'overlay' : 'remove' });
     while (!(await next()).done);
   } finally {
     await layer.return?.(undefined);
