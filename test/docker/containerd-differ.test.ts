@@ -7,11 +7,12 @@
  *   container on overlayfs (with a source date epoch, which makes the walking differ's output
  *   deterministic), and the same entries without one (whiteout times are the diff's start);
  * - mounts that are not Strata's are passed on to the walking differ;
+ * - a layer with an entry that climbs out is refused with InvalidArgument, nothing written;
  * - Strata killed in the middle of a diff leaves no blob in the content store, and the retry works.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -22,6 +23,7 @@ import { eventually } from '../helpers/eventually';
 import { GrpcClient, type Message } from '../helpers/grpc-client';
 import { busyboxLayer, randomFilesLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
 import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
+import { packWithTarStream } from '../helpers/tar-build';
 import { RUNC, needContainerd } from '../helpers/tiers';
 
 const REF = (tag: string) => `docker.io/library/${tag}`;
@@ -177,6 +179,24 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     const served = (await strataLog()).filter((l) => l.op === 'Diff');
     assert.equal(served.filter((l) => l.msg === 'request').length, 2, 'Strata wrote the diffs of its own snapshots');
     assert.equal(served.filter((l) => l.msg === 'request passed on').length, 2, "and passed overlayfs's on to the walking differ");
+  });
+
+  it('refuses a layer whose entry climbs out of the snapshot: InvalidArgument naming it, nothing written', async () => {
+    const tar = await packWithTarStream([
+      { header: { name: 'ok', type: 'file' }, content: 'fine\n' },
+      { header: { name: '../../escaped', type: 'file' }, content: 'out\n' },
+    ]);
+    const digest = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+    await ctrd.ctr(['content', 'ingest', '--expected-digest', digest, '--expected-size', String(tar.length), 'hostile-layer'], { input: tar });
+    const mounts = (await snapshots.call('Prepare', { snapshotter: 'strata', key: 'hostile-target', parent: '' })).mounts as Array<{ source: string }>;
+    const err = await diffs.failure('Apply', { diff: { media_type: 'application/vnd.oci.image.layer.v1.tar', digest, size: String(tar.length) }, mounts });
+    assert.equal(err.code, 3, err.details);
+    assert.match(err.details, /\.\.\/\.\.\/escaped/);
+    assert.deepEqual(await readdir(mounts[0]!.source), [], 'the snapshot stays empty');
+    for (const dir of [path.dirname(mounts[0]!.source), path.dirname(path.dirname(mounts[0]!.source))]) {
+      assert.ok(!(await readdir(dir)).includes('escaped'), `nothing written in ${dir}`);
+    }
+    await snapshots.call('Remove', { snapshotter: 'strata', key: 'hostile-target' });
   });
 
   it('leaves no blob behind when killed in the middle of a diff, and the retried diff works', async () => {
