@@ -11,6 +11,7 @@
  * - Strata killed in the middle of a diff leaves no blob in the content store, and the retry works.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,7 +25,7 @@ import { GrpcClient, type Message } from '../helpers/grpc-client';
 import { busyboxLayer, randomFilesLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
 import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
 import { packWithTarStream } from '../helpers/tar-build';
-import { RUNC, needContainerd } from '../helpers/tiers';
+import { CTR17, RUNC, needContainerd } from '../helpers/tiers';
 
 const REF = (tag: string) => `docker.io/library/${tag}`;
 const SNAPSHOTTERS = ['strata', 'overlayfs'] as const;
@@ -176,9 +177,19 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     }
     assert.ok(!listed.some((l) => /^data\/(same|keep\/) /.test(l)), 'copied-up but unchanged files are left out');
 
-    const served = (await strataLog()).filter((l) => l.op === 'Diff');
-    assert.equal(served.filter((l) => l.msg === 'request').length, 2, 'Strata wrote the diffs of its own snapshots');
-    assert.equal(served.filter((l) => l.msg === 'request passed on').length, 2, "and passed overlayfs's on to the walking differ");
+    // As a user would, with ctr (what nerdctl commit does too): the same diff id.
+    // ctr writes the blob it made to stdout.
+    const ctrBlob = execFileSync(CTR17, ['--address', ctrd.address, '--namespace', ctrd.namespace, 'snapshots', '--snapshotter', 'strata', 'diff', '--keep', 'changed-strata'], { maxBuffer: 64 << 20 });
+    const ctrInfo = (await content.call('Info', { digest: `sha256:${createHash('sha256').update(ctrBlob).digest('hex')}` })).info as { labels: Record<string, string> };
+    const ctrTar = gunzipSync(ctrBlob);
+    assert.deepEqual(await entries(ctrTar, started), listed);
+    assert.equal(ctrInfo.labels['containerd.io/uncompressed'], `sha256:${createHash('sha256').update(ctrTar).digest('hex')}`);
+
+    await eventually(async () => {
+      const served = (await strataLog()).filter((l) => l.op === 'Diff');
+      assert.equal(served.filter((l) => l.msg === 'request').length, 3, 'Strata wrote the diffs of its own snapshots');
+      assert.equal(served.filter((l) => l.msg === 'request passed on').length, 2, "and passed overlayfs's on to the walking differ");
+    });
   });
 
   it('refuses a layer whose entry climbs out of the snapshot: InvalidArgument naming it, nothing written', async () => {
