@@ -1,8 +1,8 @@
 /**
  * Metrics and status of `strata snapshotter` behind containerd 1.7: the endpoint on a unix
  * socket (0600) the user opted into counts the snapshot calls of an import and a run, a
- * refused call as an error of its kind, and snapshots by kind that go back to none after the
- * image is removed; `strata status --snapshotter` reaches the process over its gRPC socket.
+ * refused call as an error of its kind, the diff service's Apply calls, and snapshots by kind
+ * that go back to none after the image is removed; `strata status --snapshotter` reaches the process over its gRPC socket.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -44,10 +44,14 @@ describe('metrics and status of strata snapshotter under containerd 1.7', { skip
     metricsSocket = path.join(dir, 'metrics.sock');
     root = path.join(dir, 'root');
     const socket = path.join(dir, 'snapshotter.sock');
-    strata = new CliProcess(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', '--metrics-address', metricsSocket]);
+    // Strata is containerd's snapshotter and its first differ, so both gRPC front ends are counted.
+    ctrd = await TestContainerd.start({
+      proxyPlugins: { strata: { address: socket, root }, 'strata-diff': { address: socket, type: 'diff' } },
+      extraToml: '[plugins."io.containerd.service.v1.diff-service"]\n  default = ["strata-diff", "walking"]',
+    });
+    strata = new CliProcess(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', '--containerd-address', ctrd.address, '--metrics-address', metricsSocket]);
     await strata.start();
     client = new SnapshotClient(strata.socket);
-    ctrd = await TestContainerd.start({ proxyPlugins: { strata: { address: strata.socket, root } } });
   });
 
   after(async () => {
@@ -65,10 +69,11 @@ describe('metrics and status of strata snapshotter under containerd 1.7', { skip
     assert.doesNotMatch(text, /^strata_layers /m);
   });
 
-  it('counts the snapshot calls of an import and a run, and the snapshots by kind', async () => {
+  it('counts the snapshot and diff calls of an import and a run, and the snapshots by kind', async () => {
     const before = await metrics();
     await ctrd.ctr(['images', 'import', '--snapshotter', 'strata', image]);
     const imported = await metrics();
+    assert.equal(series(imported, 'strata_request_duration_seconds_count{service="diff",method="Apply",outcome="ok"}'), 2, 'both layers unpack through Strata\'s differ');
     assert.ok(calls(imported, 'Prepare') >= calls(before, 'Prepare') + 2);
     assert.ok(calls(imported, 'Commit') >= calls(before, 'Commit') + 2);
     assert.equal(snapshots(imported, 'committed'), 2);
