@@ -13,10 +13,11 @@
  *   and unmodified paths of that inode become hardlinks once a changed path brings it in.
  */
 import fs from 'node:fs';
-import { AT_FDCWD, lgetxattr, lstatAt, type LinkStat } from '../sys/libc';
+import { AT_FDCWD, lgetxattr, lstatAt, type LinkStat, type NsTime } from '../sys/libc';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { fileData } from './file-data';
-import type { EntryType, HeaderFields, PaxTime } from './tar-header';
+import { entryTypeOf } from './file-type';
+import type { HeaderFields } from './tar-header';
 import { TarWriter } from './tar-writer';
 import type { UpperChange } from './upper-changes';
 import { WHITEOUT_PREFIX } from './whiteout';
@@ -26,23 +27,14 @@ const S_IFMT = 0o170000;
 const S_IFBLK = 0o060000;
 const S_IFCHR = 0o020000;
 
-const TYPES: ReadonlyMap<number, EntryType> = new Map([
-  [0o100000, 'file'],
-  [0o040000, 'dir'],
-  [0o120000, 'symlink'],
-  [0o020000, 'char'],
-  [0o060000, 'block'],
-  [0o010000, 'fifo'],
-]);
-
 export interface ChangeWriterOptions {
   /** the time deletions get: when the diff started, or the source date epoch */
-  whiteoutTime: PaxTime;
+  whiteoutTime: NsTime;
   /** with a source date epoch, no mtime is written later than it */
-  mtimeBound?: PaxTime;
+  mtimeBound?: NsTime;
 }
 
-const later = (a: PaxTime, b: PaxTime) => a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
+const later = (a: NsTime, b: NsTime) => a.sec > b.sec || (a.sec === b.sec && a.nsec > b.nsec);
 
 export class ChangeWriter {
   readonly writer = new TarWriter();
@@ -82,9 +74,9 @@ export class ChangeWriter {
   }
 
   *#present(unmodified: boolean, rel: string, abs: Buffer, st: LinkStat): Generator<Buffer> {
-    const type = TYPES.get(st.mode & S_IFMT);
+    const type = entryTypeOf(st.mode);
     if (!type) return; // sockets are not archived
-    let mtime: PaxTime = { sec: st.mtimeSec, nsec: st.mtimeNsec };
+    let mtime: NsTime = { sec: st.mtimeSec, nsec: st.mtimeNsec };
     if (this.#opts.mtimeBound && later(mtime, this.#opts.mtimeBound)) mtime = this.#opts.mtimeBound;
     const h: HeaderFields = {
       name: type === 'dir' ? `${rel}/` : rel,

@@ -13,7 +13,8 @@ import { AT_FDCWD, fgetxattr, lgetxattr, lstatAt, makedev, openAt, type CPath, t
 import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
-import type { EntryType, HeaderFields } from './tar-header';
+import { entryTypeOf } from './file-type';
+import type { HeaderFields } from './tar-header';
 import { fileData } from './file-data';
 import { TarWriter } from './tar-writer';
 import type { LayerView, VisibleNode } from './view';
@@ -25,20 +26,6 @@ export interface PackOptions {
   idMap: IdMapping;
   /** uname/gname lookups by host id; the host's /etc/passwd and /etc/group when absent */
   ownerNames?: OwnerNames;
-}
-
-const TYPE_BITS: Array<[number, EntryType]> = [
-  [0o100000, 'file'],
-  [0o040000, 'dir'],
-  [0o120000, 'symlink'],
-  [0o020000, 'char'],
-  [0o060000, 'block'],
-  [0o010000, 'fifo'],
-];
-
-function entryTypeOf(mode: number): EntryType | undefined {
-  const fmt = mode & 0o170000;
-  return TYPE_BITS.find(([bits]) => bits === fmt)?.[1];
 }
 
 // Capabilities v3 carry a namespace root id; Docker exports them as v2 (the first 20 bytes).

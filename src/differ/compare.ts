@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { ChangeWriter } from '../archive/change-writer';
-import type { PaxTime } from '../archive/tar-header';
+import type { NsTime } from '../sys/libc';
 import { upperChanges } from '../archive/upper-changes';
 import { LayerView } from '../archive/view';
 import type { ContentScope, ContentStores } from '../core/content';
@@ -35,7 +35,7 @@ export interface CompareRequest {
   mediaType: string;
   ref: string;
   labels: Labels;
-  sourceDateEpoch?: PaxTime;
+  sourceDateEpoch?: NsTime;
   /** the caller's namespace and lease, where its call said */
   namespace?: string;
   lease?: string;
@@ -51,7 +51,7 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
   if (parents.length !== lower.dirs.length || parents.some((dir, i) => dir !== lower.dirs[i])) {
     throw new NotImplementedError("the lower mounts are not the view of the upper snapshot's parents");
   }
-  const started = nowPaxTime();
+  const started = now();
   const writer = new ChangeWriter(upper.dirs[0]!, {
     whiteoutTime: req.sourceDateEpoch ?? started,
     mtimeBound: req.sourceDateEpoch,
@@ -101,7 +101,7 @@ export function scopeOf(req: { namespace?: string; lease?: string }, key: string
   return { namespace: req.namespace || key.slice(0, key.indexOf('/')), lease: req.lease };
 }
 
-function nowPaxTime(): PaxTime {
+function now(): NsTime {
   const ns = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
   return { sec: Number(ns / 1_000_000_000n), nsec: Number(ns % 1_000_000_000n) };
 }
