@@ -33,10 +33,10 @@ import {
   type NsTime,
 } from '../sys/libc';
 import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf, toUtf8 } from './entry-path';
-import type { TarEntry } from './tar-header';
+import type { TarEntry } from './tar/entry';
 import { adoptLowerDir } from './lower-dir-attrs';
 import { directorySize } from './size';
-import { readTar } from './tar-reader';
+import { readTar } from './tar/reader';
 import { OPAQUE_XATTR, classifyTarName, type WhiteoutKind } from './whiteout';
 
 const S_IFCHR = 0o020000;

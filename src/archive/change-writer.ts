@@ -17,8 +17,8 @@ import { AT_FDCWD, lgetxattr, lstatAt, type LinkStat, type NsTime } from '../sys
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { fileData } from './file-data';
 import { entryTypeOf } from './file-type';
-import type { HeaderFields } from './tar-header';
-import { TarWriter } from './tar-writer';
+import type { HeaderFields } from './tar/entry';
+import { TarWriter } from './tar/writer';
 import type { UpperChange } from './upper-changes';
 import { WHITEOUT_PREFIX } from './whiteout';
 

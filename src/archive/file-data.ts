@@ -1,6 +1,6 @@
 /** Copying a file's bytes into a tar being written, straight into the writer's output buffers. */
 import fs from 'node:fs';
-import type { TarWriter } from './tar-writer';
+import type { TarWriter } from './tar/writer';
 
 /**
  * fileData writes `size` bytes of the file open as `fd` as an entry's data, yielding output

@@ -1,5 +1,5 @@
 /** The tar entry type of a file on disk, from its st_mode (pure). */
-import type { EntryType } from './tar-header';
+import type { EntryType } from './tar/entry';
 
 const TYPE_BITS: ReadonlyMap<number, EntryType> = new Map([
   [0o100000, 'file'],

@@ -14,9 +14,9 @@ import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
 import { entryTypeOf } from './file-type';
-import type { HeaderFields } from './tar-header';
+import type { HeaderFields } from './tar/entry';
 import { fileData } from './file-data';
-import { TarWriter } from './tar-writer';
+import { TarWriter } from './tar/writer';
 import type { LayerView, VisibleNode } from './view';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, isOpaqueValue, isWhiteoutDevice } from './whiteout';
 

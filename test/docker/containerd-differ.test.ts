@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { readTar } from '../../src/archive/tar-reader';
+import { readTar } from '../../src/archive/tar/reader';
 import { TestContainerd } from '../helpers/containerd';
 import { eventually } from '../helpers/eventually';
 import { GrpcClient, type Message } from '../helpers/grpc-client';

@@ -14,7 +14,7 @@ import fs, { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { readTar } from '../../src/archive/tar-reader';
+import { readTar } from '../../src/archive/tar/reader';
 import { lgetxattr, llistxattr } from '../../src/sys/libc';
 import { exec, TestDaemon, type DaemonOptions } from './dockerd';
 

@@ -3,9 +3,9 @@
  * implementation), with Strata's own TarWriter/readTar, and as chunked async input.
  */
 import { extract, pack, type Header } from 'tar-stream';
-import { readTar } from '../../src/archive/tar-reader';
-import type { HeaderFields, TarEntry } from '../../src/archive/tar-header';
-import { TarWriter } from '../../src/archive/tar-writer';
+import { readTar } from '../../src/archive/tar/reader';
+import type { HeaderFields, TarEntry } from '../../src/archive/tar/entry';
+import { TarWriter } from '../../src/archive/tar/writer';
 
 /** tar-stream headers with the PAX records it reads and writes as strings. */
 export type StreamHeaders = Partial<Omit<Header, 'pax'>> & Pick<Header, 'name'> & { pax?: Record<string, string> | null };

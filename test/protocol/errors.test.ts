@@ -10,7 +10,7 @@ import { dockerActivate, dockerApplyDiff, dockerCall, exchange, requestHead, typ
 import { initBody, startServer, type TestServer } from '../helpers/protocol-server';
 import { fields, packWithTarStream, tarWithOurWriter } from '../helpers/tar-build';
 import { needRoot } from '../helpers/tiers';
-import { MALFORMED } from '../unit/archive/malformed-tars';
+import { MALFORMED } from '../unit/archive/tar/malformed-tars';
 
 const BASE = 'e5'.repeat(32);
 const CHILD = 'f6'.repeat(32);

@@ -14,7 +14,7 @@ import { IdMapping } from '../../src/idmap';
 import { chunked } from '../helpers/tar-build';
 import { needRoot } from '../helpers/tiers';
 import { makeTmpDir } from '../helpers/tmp-dir';
-import { MALFORMED } from '../unit/archive/malformed-tars';
+import { MALFORMED } from '../unit/archive/tar/malformed-tars';
 
 describe('applyTar refuses malformed archives and leaves nothing behind', { skip: needRoot() }, () => {
   for (const c of MALFORMED) {

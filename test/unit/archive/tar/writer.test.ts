@@ -8,9 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import type { HeaderFields } from '../../../src/archive/tar-header';
-import { TarWriter } from '../../../src/archive/tar-writer';
-import { byteString, extractWithTarStream, fields, readWithOurReader, tarWithOurWriter, type OurEntry } from '../../helpers/tar-build';
+import type { HeaderFields } from '../../../../src/archive/tar/entry';
+import { TarWriter } from '../../../../src/archive/tar/writer';
+import { byteString, extractWithTarStream, fields, readWithOurReader, tarWithOurWriter, type OurEntry } from '../../../helpers/tar-build';
 
 const utf8 = (s: string) => byteString(Buffer.from(s, 'utf8'));
 

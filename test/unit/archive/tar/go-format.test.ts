@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BLOCK, encodeHeader, parsePax } from '../../../src/archive/tar-header';
-import { fields } from '../../helpers/tar-build';
+import { BLOCK } from '../../../../src/archive/tar/entry';
+import { encodeHeader } from '../../../../src/archive/tar/header-encode';
+import { parsePax } from '../../../../src/archive/tar/pax-parse';
+import { fields } from '../../../helpers/tar-build';
 
 function text(block: Buffer, off: number, len: number): string {
   return block.toString('latin1', off, off + len);

@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeHeader } from '../../../src/archive/tar-header';
-import { readTar } from '../../../src/archive/tar-reader';
-import { InvalidArchiveError } from '../../../src/errors';
-import { chunked, readWithOurReader } from '../../helpers/tar-build';
+import { decodeHeader } from '../../../../src/archive/tar/header-decode';
+import { readTar } from '../../../../src/archive/tar/reader';
+import { InvalidArchiveError } from '../../../../src/errors';
+import { chunked, readWithOurReader } from '../../../helpers/tar-build';
 import { END, MALFORMED, file, header, pax, record } from './malformed-tars';
 
 async function readAll(tar: Buffer, chunk: number, consumeData: boolean): Promise<number> {

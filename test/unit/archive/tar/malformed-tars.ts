@@ -4,7 +4,7 @@
  * says which entry its error must name, as the archive spells it, and whether Go's reader
  * refuses it too or Strata is stricter on purpose.
  */
-import { BLOCK } from '../../../src/archive/tar-header';
+import { BLOCK } from '../../../../src/archive/tar/entry';
 
 export interface MalformedTar {
   what: string;

@@ -9,10 +9,10 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSyn
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
-import { readTar } from '../../../src/archive/tar-reader';
-import type { TarEntry } from '../../../src/archive/tar-header';
-import { InvalidArchiveError } from '../../../src/errors';
-import { byteString, chunked, fields, packWithTarStream, readWithOurReader, tarWithOurWriter, type ReadBack } from '../../helpers/tar-build';
+import { readTar } from '../../../../src/archive/tar/reader';
+import type { TarEntry } from '../../../../src/archive/tar/entry';
+import { InvalidArchiveError } from '../../../../src/errors';
+import { byteString, chunked, fields, packWithTarStream, readWithOurReader, tarWithOurWriter, type ReadBack } from '../../../helpers/tar-build';
 
 const HAVE_GNU_TAR = /GNU tar/.test(spawnSync('tar', ['--version']).stdout?.toString() ?? '');
 const gnuTarSkip = HAVE_GNU_TAR ? false : 'GNU tar (/usr/bin/tar) is not installed';

@@ -2,7 +2,8 @@
  * A streaming tar writer producing what Go's archive/tar produces for Docker: USTAR headers,
  * a PAX header only where USTAR cannot hold a value, and the two-block end marker.
  */
-import { BLOCK, encodeHeader, padding, writeUstarHeader, type HeaderFields } from './tar-header';
+import { BLOCK, padding, type HeaderFields } from './entry';
+import { encodeHeader, writeUstarHeader } from './header-encode';
 
 /** CHUNK_SIZE is the size of the output buffers: large enough that per-chunk costs vanish, small enough to bound memory. */
 const CHUNK_SIZE = 1024 * 1024;
