@@ -1,5 +1,6 @@
 /** Settings of `strata serve` and `strata snapshotter`: zod schemas for flags and environment, with defaults that just work. */
 import { z } from 'zod';
+import { parseSizeLimit } from './store/size-limit';
 
 export const DEFAULT_SOCKET = '/run/docker/plugins/strata.sock';
 export const DEFAULT_STATE_DIR = '/var/lib/strata';
@@ -102,6 +103,18 @@ export const SnapshotterConfigSchema = z.object({
   containerdAddress: AbsolutePath.default(DEFAULT_CONTAINERD_ADDRESS),
   diffGzipLevel: z.coerce.number().int().min(1).max(9).default(DEFAULT_DIFF_GZIP_LEVEL),
   metricsAddress: MetricsAddressSchema.optional(),
+  /** limit of every container's active snapshot that has no containerd.io/snapshot/max-size label (unpacks excepted) */
+  defaultSizeLimit: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return parseSizeLimit('--default-size-limit', text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 /** SnapshotterConfig holds the settings of `strata snapshotter`. */
@@ -114,6 +127,7 @@ const SNAPSHOTTER_FLAGS: Record<string, keyof SnapshotterConfig> = {
   '--containerd-address': 'containerdAddress',
   '--diff-gzip-level': 'diffGzipLevel',
   '--metrics-address': 'metricsAddress',
+  '--default-size-limit': 'defaultSizeLimit',
 };
 const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
   STRATA_SNAPSHOTTER_SOCKET: 'socket',
@@ -122,6 +136,7 @@ const SNAPSHOTTER_ENV: Record<string, keyof SnapshotterConfig> = {
   STRATA_CONTAINERD_ADDRESS: 'containerdAddress',
   STRATA_DIFF_GZIP_LEVEL: 'diffGzipLevel',
   STRATA_METRICS_ADDRESS: 'metricsAddress',
+  STRATA_DEFAULT_SIZE_LIMIT: 'defaultSizeLimit',
 };
 
 /** parseSnapshotterConfig reads the settings of `strata snapshotter` (see readSettings). */

@@ -17,6 +17,7 @@ import { run } from './sys/exec';
 import { createLogger } from './sys/log';
 import { exitOnSignals } from './sys/shutdown';
 import { KernelMounter } from './sys/mounter';
+import { LoopFilesystems } from './sys/loop-fs';
 import { probeHost } from './sys/probe';
 import { treeRemover } from './sys/remove-tree';
 import { Metrics } from './telemetry/metrics';
@@ -38,6 +39,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     log,
     mountOptions: features.snapshotMountOptions,
     removeTree: treeRemover(run),
+    sizeLimits: features.sizeLimits ? { loopFs: new LoopFilesystems(run, new KernelMounter(run)), defaultBytes: config.defaultSizeLimit } : undefined,
   });
   const content = new ContainerdContent({ address: config.containerdAddress, leaseTtlMs: LEASE_TTL_MS });
   const metrics = new Metrics({ store: 'snapshots', sample: async () => store.activity() });

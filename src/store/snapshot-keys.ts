@@ -5,6 +5,24 @@
  */
 import { InvalidArgumentError } from '../errors';
 import type { Labels } from '../core/snapshots';
+import { parseSizeLimit } from './size-limit';
+
+/**
+ * MAX_SIZE_LABEL is containerd's own label for limiting an active snapshot
+ * (`snapshots.LabelSnapshotMaxSize`, bytes as a decimal number; its EROFS snapshotter honours it).
+ */
+export const MAX_SIZE_LABEL = 'containerd.io/snapshot/max-size';
+
+/**
+ * sizeLimitLabel reads MAX_SIZE_LABEL, in bytes or with a unit as `--storage-opt size` takes it;
+ * undefined without it. A value that is not a size, or is too small, is an InvalidArgumentError
+ * (containerd's EROFS snapshotter falls back to its default instead; a limit asked for and
+ * silently not applied is what this label exists to prevent).
+ */
+export function sizeLimitLabel(labels: Labels): number | undefined {
+  const value = labels[MAX_SIZE_LABEL];
+  return value === undefined ? undefined : parseSizeLimit(`label ${MAX_SIZE_LABEL}`, value);
+}
 
 /** MAX_KEY_BYTES bounds a key: containerd's are `<namespace>/<n>/<client key>`, well below this. */
 export const MAX_KEY_BYTES = 4096;
@@ -45,4 +63,15 @@ export function checkLabels(labels: Labels): Labels {
     if (value !== '') kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * takesDefaultSizeLimit tells whether a new active snapshot gets the configured default limit.
+ * Not the ones containerd unpacks an image layer into (`<namespace>/<n>/extract-<time> <chain
+ * id>`), nor Docker's `<id>-init-key` (Docker 26 on the containerd store writes a few mount points
+ * there and commits it as `<id>-init`): a default is for containers, and a snapshot committed from a limited one
+ * keeps its filesystem, and a loop device, for as long as it lives.
+ */
+export function takesDefaultSizeLimit(key: string): boolean {
+  return !/^[^/]+\/[0-9]+\/extract-/.test(key) && !key.endsWith('-init-key');
 }

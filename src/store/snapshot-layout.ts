@@ -33,11 +33,35 @@ export class SnapshotLayout {
   workDir(id: number): string {
     return path.join(this.root, 'snapshots', String(id), 'work');
   }
+  /**
+   * sizeLimitFile records the size limit of a limited active snapshot, in bytes. Its fs and work
+   * are links into limitDir, where the filesystem of limitImage is mounted (see sys/loop-fs):
+   * overlay wants upper and work dir on one mount, and the links keep the mount plans and
+   * readSnapshotMounts as they are.
+   */
+  sizeLimitFile(id: number): string {
+    return path.join(this.snapshotDir(id), SIZE_LIMIT_FILE);
+  }
+  limitDir(id: number): string {
+    return path.join(this.snapshotDir(id), LIMIT_DIR);
+  }
+  limitImage(id: number): string {
+    return path.join(this.snapshotDir(id), LIMIT_IMAGE);
+  }
+  /** limitFsDir is where a limited snapshot's files really are (its fsDir is a link to it). */
+  limitFsDir(id: number): string {
+    return path.join(this.snapshotDir(id), LIMIT_DIR, 'fs');
+  }
   /** stagingDir holds snapshot dirs being built or deleted; whatever is left there at start goes. */
   stagingDir(): string {
     return path.join(this.root, 'staging');
   }
 }
+
+/** Names inside a snapshot dir (also of one being built in staging) for its size limit. */
+export const SIZE_LIMIT_FILE = 'size-limit';
+export const LIMIT_DIR = 'limit';
+export const LIMIT_IMAGE = 'limit.img';
 
 /** snapshotIdOfDir returns the id a directory name under snapshots/ stands for, or undefined for any other name. */
 export function snapshotIdOfDir(name: string): number | undefined {

@@ -11,7 +11,7 @@
  * Catalog transactions are synchronous and never span an await, so no two interleave.
  */
 import { randomBytes } from 'node:crypto';
-import { lchownSync, lstatSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lchownSync, lstatSync, mkdirSync, renameSync, rmSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { diskUsage } from '../archive/size';
@@ -27,8 +27,10 @@ import {
 import type { Logger } from '../sys/log';
 import type { RemoveTree } from '../sys/remove-tree';
 import { Catalog, type SnapshotRow } from './catalog';
-import { checkKey, checkLabels } from './snapshot-keys';
-import { SnapshotLayout, snapshotIdOfDir } from './snapshot-layout';
+import { isMountedOver, type LoopFilesystems } from '../sys/loop-fs';
+import { checkFreeSpace } from './size-limit';
+import { checkKey, checkLabels, sizeLimitLabel, takesDefaultSizeLimit } from './snapshot-keys';
+import { LIMIT_DIR, LIMIT_IMAGE, SIZE_LIMIT_FILE, SnapshotLayout, snapshotIdOfDir } from './snapshot-layout';
 import { planSnapshotMounts, readSnapshotMounts } from './snapshot-mounts';
 
 export interface SnapshotStoreDeps {
@@ -38,7 +40,17 @@ export interface SnapshotStoreDeps {
   mountOptions: readonly string[];
   /** removeTree deletes removed snapshots' trees (out of process: see sys/remove-tree) */
   removeTree: RemoveTree;
+  /** sizeLimits lets active snapshots have a size limit; without it a max-size label is refused */
+  sizeLimits?: SnapshotSizeLimits;
 }
+
+/** SnapshotSizeLimits is how limited snapshots get their filesystems, and the limit of those without a label. */
+export interface SnapshotSizeLimits {
+  loopFs: LoopFilesystems;
+  /** bytes; applies to active snapshots without a max-size label (see takesDefaultSizeLimit) */
+  defaultBytes?: number;
+}
+
 
 const quote = (s: string) => JSON.stringify(s.length > 200 ? `${s.slice(0, 200)}…` : s);
 const nowUs = () => Date.now() * 1000;
@@ -50,6 +62,10 @@ export class SnapshotStore implements Snapshotter {
   readonly #reclaimQueued = new Set<string>();
   /** removed snapshots' trees are deleted one after another, after the Remove has answered */
   #reclaiming: Promise<void> = Promise.resolve();
+  /** names in staging of limited snapshots being built (their build awaits mkfs and mount), which cleanup leaves alone */
+  readonly #building = new Set<string>();
+  /** filesystems of limited snapshots being mounted again, by snapshot id */
+  readonly #attaching = new Map<number, Promise<void>>();
 
   private constructor(deps: SnapshotStoreDeps, catalog: Catalog) {
     this.#d = deps;
@@ -97,7 +113,7 @@ export class SnapshotStore implements Snapshotter {
 
   async usage(key: string): Promise<Usage> {
     const row = this.#row(checkKey(key));
-    if (row.kind === 'active') return this.#measure(row.id, key);
+    if (row.kind === 'active') return this.#measure(key, await this.#readableFsDir(row.id));
     return { size: row.size, inodes: row.inodes };
   }
 
@@ -120,7 +136,7 @@ export class SnapshotStore implements Snapshotter {
     checkKey(key);
     const kept = checkLabels(labels);
     const row = this.#committable(name, key);
-    const usage = this.#measure(row.id, key);
+    const usage = this.#measure(key, await this.#readableFsDir(row.id));
     this.#catalog.transaction(() => {
       // Checked again: the snapshot may have changed while its usage was measured.
       if (this.#committable(name, key).id !== row.id) throw new NotFoundError(`snapshot ${quote(key)} does not exist`);
@@ -141,6 +157,17 @@ export class SnapshotStore implements Snapshotter {
   }
 
   async layers(mounts: readonly Mount[]): Promise<MountedLayers | undefined> {
+    const found = this.#layersOf(mounts);
+    if (!found) return undefined;
+    const dirs: string[] = [];
+    for (const dir of found.dirs) {
+      const id = this.#d.layout.idOfFsDir(dir);
+      dirs.push(id === undefined ? dir : await this.#readableFsDir(id));
+    }
+    return { ...found, dirs };
+  }
+
+  #layersOf(mounts: readonly Mount[]): MountedLayers | undefined {
     if (mounts.length === 0) return { dirs: [], writable: false };
     const plan = readSnapshotMounts(this.#d.layout, mounts);
     if (!plan) return undefined;
@@ -179,7 +206,7 @@ export class SnapshotStore implements Snapshotter {
       this.#discard(path.join(layout.snapshotsDir(), name));
     }
     for (const name of await readdir(layout.stagingDir())) {
-      if (!this.#reclaimQueued.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
+      if (!this.#reclaimQueued.has(name) && !this.#building.has(name)) this.#reclaim(path.join(layout.stagingDir(), name));
     }
   }
 
@@ -212,15 +239,17 @@ export class SnapshotStore implements Snapshotter {
     return row;
   }
 
-  #measure(id: number, key: string): Usage {
+  #measure(key: string, fsDir: string): Usage {
     try {
-      return diskUsage(this.#d.layout.fsDir(id));
+      return diskUsage(fsDir);
     } catch (err) {
       throw new IoError(`measuring snapshot ${quote(key)}`, err);
     }
   }
 
-  #plan(id: number, kind: Exclude<Kind, 'committed'>, parentIds: readonly number[]): Mount[] {
+  /** plan describes the mounts of a snapshot, with the filesystems of the limited ones among it and its parents mounted. */
+  async #plan(id: number, kind: Exclude<Kind, 'committed'>, parentIds: readonly number[]): Promise<Mount[]> {
+    for (const i of [id, ...parentIds]) await this.#readableFsDir(i);
     return planSnapshotMounts(this.#d.layout, { id, kind, parentIds, featureOptions: this.#d.mountOptions });
   }
 
@@ -230,16 +259,25 @@ export class SnapshotStore implements Snapshotter {
     const kept = checkLabels(labels);
     // Refused before any disk work; checked again inside the transaction.
     if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
-    if (parent) this.#parentRow(parent);
+    // A parent committed from a limited snapshot has its files on its own filesystem.
+    if (parent) await this.#readableFsDir(this.#parentRow(parent).id);
+    const limit = kind === 'active' ? this.#sizeLimitFor(key, kept) : undefined;
     const { layout } = this.#d;
-    const staging = path.join(layout.stagingDir(), `new-${randomBytes(6).toString('hex')}`);
+    const name = `new-${randomBytes(6).toString('hex')}`;
+    const staging = path.join(layout.stagingDir(), name);
     let placed: string | undefined;
     try {
       // Synchronous: three mkdirs take microseconds, less than the thread-pool hops of async ones,
-      // and with no await from here to the rename, cleanup never finds a create in progress.
+      // and with no await from here to the rename, cleanup never finds a create in progress. A
+      // limited snapshot awaits mkfs and mount; cleanup skips it while it is being built.
       mkdirSync(staging, { mode: 0o700 });
-      mkdirSync(path.join(staging, 'fs'), { mode: 0o755 });
-      if (kind === 'active') mkdirSync(path.join(staging, 'work'), { mode: 0o711 });
+      if (limit !== undefined) {
+        this.#building.add(name);
+        await this.#makeLimit(staging, limit);
+      } else {
+        mkdirSync(path.join(staging, 'fs'), { mode: 0o755 });
+        if (kind === 'active') mkdirSync(path.join(staging, 'work'), { mode: 0o711 });
+      }
       const { id, parentIds } = this.#catalog.transaction(() => {
         if (this.#catalog.byKey(key)) throw new AlreadyExistsError(`snapshot ${quote(key)} already exists`);
         const parentRow = parent ? this.#parentRow(parent) : undefined;
@@ -247,21 +285,89 @@ export class SnapshotStore implements Snapshotter {
         const parentIds = parentRow ? [parentRow.id, ...this.#catalog.parentIds(parentRow.id)] : [];
         if (parentRow) {
           // As containerd does: a child's root has its parent's owner (user-namespaced images).
-          const owner = lstatSync(layout.fsDir(parentRow.id));
-          lchownSync(path.join(staging, 'fs'), owner.uid, owner.gid);
+          const owner = lstatSync(this.#fsDirOf(parentRow.id));
+          lchownSync(path.join(staging, limit !== undefined ? LIMIT_DIR : '', 'fs'), owner.uid, owner.gid);
         }
         renameSync(staging, layout.snapshotDir(id));
         placed = layout.snapshotDir(id);
         return { id, parentIds };
       });
       placed = undefined;
-      return this.#plan(id, kind, parentIds);
+      return await this.#plan(id, kind, parentIds);
     } catch (err) {
-      // The transaction rolled back: nothing but two empty directories to undo, at once.
-      rmSync(placed ?? staging, { recursive: true, force: true });
+      // The transaction rolled back: nothing but two empty directories (or an unused filesystem) to undo, at once.
+      const dir = placed ?? staging;
+      if (limit !== undefined) await this.#detachLimit(dir);
+      rmSync(dir, { recursive: true, force: true });
       if (err instanceof StrataError) throw err;
       throw new IoError(`creating snapshot ${quote(key)}`, err);
+    } finally {
+      this.#building.delete(name);
     }
+  }
+
+  /** sizeLimitFor gives the limit of a new active snapshot: its max-size label, else the default (see takesDefaultSizeLimit). */
+  #sizeLimitFor(key: string, labels: Labels): number | undefined {
+    const own = sizeLimitLabel(labels);
+    const bytes = own ?? (takesDefaultSizeLimit(key) ? this.#d.sizeLimits?.defaultBytes : undefined);
+    if (bytes === undefined) return undefined;
+    const option = own === undefined ? '--default-size-limit' : 'label containerd.io/snapshot/max-size';
+    if (!this.#d.sizeLimits) throw new InvalidArgumentError(`${option} needs loop devices, ext4 and mkfs.ext4, which this host lacks`);
+    const fs = statfsSync(this.#d.layout.root);
+    checkFreeSpace(option, bytes, fs.bavail * fs.bsize);
+    return bytes;
+  }
+
+  /**
+   * makeLimit gives the snapshot being built in `staging` a filesystem of `bytes` on its limit
+   * dir, with fs and work on it and linked from where the layout expects them; the record of the
+   * limit goes last, so a snapshot carrying it has its filesystem.
+   */
+  async #makeLimit(staging: string, bytes: number): Promise<void> {
+    const { loopFs } = this.#d.sizeLimits!;
+    const limitDir = path.join(staging, LIMIT_DIR);
+    await loopFs.make(path.join(staging, LIMIT_IMAGE), bytes);
+    mkdirSync(limitDir, { mode: 0o700 });
+    await loopFs.attach(path.join(staging, LIMIT_IMAGE), limitDir);
+    mkdirSync(path.join(limitDir, 'fs'), { mode: 0o755 });
+    mkdirSync(path.join(limitDir, 'work'), { mode: 0o711 });
+    symlinkSync(path.join(LIMIT_DIR, 'fs'), path.join(staging, 'fs'));
+    symlinkSync(path.join(LIMIT_DIR, 'work'), path.join(staging, 'work'));
+    writeFileSync(path.join(staging, SIZE_LIMIT_FILE), String(bytes), { mode: 0o644 });
+  }
+
+  /** detachLimit unmounts the filesystem of the (limited) snapshot dir `dir`, if mounted; a failure is logged. */
+  async #detachLimit(dir: string): Promise<void> {
+    const limitDir = path.join(dir, LIMIT_DIR);
+    if (!this.#d.sizeLimits || !isMountedOver(limitDir)) return;
+    await this.#d.sizeLimits.loopFs.detach(limitDir).catch((err: unknown) => this.#d.log.warn({ path: limitDir, err }, 'unmount failed'));
+  }
+
+  /** fsDirOf is the real path of a snapshot's files: its fs dir, or for a limited one the fs dir on its filesystem. */
+  #fsDirOf(id: number): string {
+    const { layout } = this.#d;
+    return existsSync(layout.sizeLimitFile(id)) ? layout.limitFsDir(id) : layout.fsDir(id);
+  }
+
+  /**
+   * readableFsDir is fsDirOf with a limited snapshot's filesystem mounted again when it is not
+   * (after a reboot unmounted everything); concurrent callers share one mount.
+   */
+  async #readableFsDir(id: number): Promise<string> {
+    const { layout, log } = this.#d;
+    const dir = this.#fsDirOf(id);
+    if (dir === layout.fsDir(id) || isMountedOver(layout.limitDir(id))) return dir;
+    let attaching = this.#attaching.get(id);
+    if (!attaching) {
+      if (!this.#d.sizeLimits) throw new FailedPreconditionError(`snapshot ${id} has a size limit, and this snapshotter cannot mount its filesystem`);
+      attaching = this.#d.sizeLimits.loopFs
+        .attach(layout.limitImage(id), layout.limitDir(id))
+        .then(() => log.info({ id }, 'attached the filesystem of a size-limited snapshot'))
+        .finally(() => this.#attaching.delete(id));
+      this.#attaching.set(id, attaching);
+    }
+    await attaching;
+    return dir;
   }
 
   #parentRow(parent: string): SnapshotRow {
@@ -294,6 +400,7 @@ export class SnapshotStore implements Snapshotter {
     this.#reclaimQueued.add(name);
     this.#reclaiming = this.#reclaiming.then(async () => {
       try {
+        await this.#detachLimit(dir);
         await this.#d.removeTree(dir);
       } catch (err) {
         // What is left stays in staging, which cleanup and the next start empty.

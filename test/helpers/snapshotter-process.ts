@@ -17,11 +17,12 @@ export type { CallError };
 export class SnapshotterProcess extends CliProcess {
   readonly root: string;
 
-  constructor(readonly dir: string, options: { socket?: string; root?: string; containerdAddress?: string } = {}) {
+  /** `args` are further flags of `strata snapshotter`, e.g. ['--default-size-limit', '32M'] */
+  constructor(readonly dir: string, options: { socket?: string; root?: string; containerdAddress?: string; args?: readonly string[] } = {}) {
     const socket = options.socket ?? path.join(dir, 'snapshotter.sock');
     const root = options.root ?? path.join(dir, 'root');
     const containerd = options.containerdAddress ? ['--containerd-address', options.containerdAddress] : [];
-    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', ...containerd]);
+    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', ...containerd, ...(options.args ?? [])]);
     this.root = root;
   }
 }

@@ -75,6 +75,14 @@ describe('parseConfig', () => {
 });
 
 describe('parseSnapshotterConfig', () => {
+  it('takes a default size limit as --default-size-limit or STRATA_DEFAULT_SIZE_LIMIT, and refuses one that is not a size by name', () => {
+    assert.equal(parseSnapshotterConfig(['--default-size-limit', '10G'], {}).defaultSizeLimit, 10 * 1024 ** 3);
+    assert.equal(parseSnapshotterConfig([], { STRATA_DEFAULT_SIZE_LIMIT: '64M' }).defaultSizeLimit, 64 * 1024 ** 2);
+    assert.equal(parseSnapshotterConfig([], {}).defaultSizeLimit, undefined);
+    assert.throws(() => parseSnapshotterConfig(['--default-size-limit=lots'], {}), /defaultSizeLimit: invalid --default-size-limit="lots": not a size/);
+    assert.throws(() => parseSnapshotterConfig(['--default-size-limit=1M'], {}), /below the smallest limit/);
+  });
+
   it('defaults to /run/strata/snapshotter.sock and /var/lib/strata/snapshotter', () => {
     assert.deepEqual({ ...parseSnapshotterConfig([], {}) }, {
       socket: '/run/strata/snapshotter.sock',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InvalidArgumentError } from '../../../src/errors';
-import { MAX_KEY_BYTES, MAX_LABEL_BYTES, MAX_LABELS_BYTES, checkKey, checkLabels } from '../../../src/store/snapshot-keys';
+import { MAX_KEY_BYTES, MAX_LABEL_BYTES, MAX_LABELS_BYTES, MAX_SIZE_LABEL, checkKey, checkLabels, sizeLimitLabel, takesDefaultSizeLimit } from '../../../src/store/snapshot-keys';
 
 describe('snapshot keys', () => {
   it('takes containerd\'s keys as they are, spaces and slashes included', () => {
@@ -32,5 +32,23 @@ describe('snapshot labels', () => {
   it('refuses empty label names and control characters in names', () => {
     assert.throws(() => checkLabels({ '': 'v' }), InvalidArgumentError);
     assert.throws(() => checkLabels({ 'a\u0000': 'v' }), InvalidArgumentError);
+  });
+});
+
+describe('size limit labels', () => {
+  it('reads containerd\'s max-size label in bytes (or with a unit), and refuses a bad value by name', () => {
+    assert.equal(MAX_SIZE_LABEL, 'containerd.io/snapshot/max-size');
+    assert.equal(sizeLimitLabel({}), undefined);
+    assert.equal(sizeLimitLabel({ [MAX_SIZE_LABEL]: '268435456' }), 268435456);
+    assert.equal(sizeLimitLabel({ [MAX_SIZE_LABEL]: '64M' }), 64 * 1024 * 1024);
+    for (const bad of ['lots', '0', '1024', '-5']) {
+      assert.throws(() => sizeLimitLabel({ [MAX_SIZE_LABEL]: bad }), (e: unknown) => e instanceof InvalidArgumentError && e.message.startsWith(`invalid label ${MAX_SIZE_LABEL}=`), bad);
+    }
+  });
+
+  it('gives the default limit to containers, not to unpacks nor to Docker\'s -init snapshots', () => {
+    assert.equal(takesDefaultSizeLimit('k8s.io/9/' + 'a'.repeat(64)), true);
+    assert.equal(takesDefaultSizeLimit('default/3/extract-174 sha256:ab'), false);
+    assert.equal(takesDefaultSizeLimit('moby/4/' + 'b'.repeat(64) + '-init-key'), false);
   });
 });
