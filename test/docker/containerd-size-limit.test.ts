@@ -28,30 +28,50 @@ function imageFiles(root: string): string[] {
   return readdirSync(path.join(root, 'snapshots')).filter((id) => existsSync(path.join(root, 'snapshots', id, 'limit.img')));
 }
 
+/** Setup is a Strata snapshotter with a 32M default limit under a containerd 1.7, and a busybox image archive. */
+interface Setup {
+  dir: string;
+  archive: string;
+  strata: SnapshotterProcess;
+  ctrd: TestContainerd;
+}
+
+async function startSetup(prefix: string): Promise<Setup> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  const archive = await writeImageArchive(path.join(dir, 'image.tar'), 'limited:strata', [await busyboxLayer(path.join(dir, 'busybox.tar'))]);
+  const strata = new SnapshotterProcess(dir, { args: ['--default-size-limit', '32M'] });
+  await strata.start();
+  const ctrd = await TestContainerd.start({ proxyPlugins: { strata: { address: strata.socket, root: strata.root } } });
+  return { dir, archive, strata, ctrd };
+}
+
+async function stopSetup(s: Partial<Setup>): Promise<void> {
+  await s.ctrd?.stop();
+  await s.strata?.kill('SIGTERM');
+  if (s.dir) {
+    unmountAllUnder(s.dir);
+    await rm(s.dir, { recursive: true, force: true });
+  }
+}
+
 describe('size limits on the containerd route', { skip: needContainerd() }, () => {
   let dir = '';
   let strata: SnapshotterProcess;
   let ctrd: TestContainerd;
   let viaContainerd: SnapshotClient;
+  let setup: Partial<Setup> = {};
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'strata-ctrd-limit-'));
-    const archive = await writeImageArchive(path.join(dir, 'image.tar'), 'limited:strata', [await busyboxLayer(path.join(dir, 'busybox.tar'))]);
-    strata = new SnapshotterProcess(dir, { args: ['--default-size-limit', '32M'] });
-    await strata.start();
-    ctrd = await TestContainerd.start({ proxyPlugins: { strata: { address: strata.socket, root: strata.root } } });
+    setup = await startSetup('strata-ctrd-limit-');
+    ({ dir, strata, ctrd } = setup as Setup);
+    const { archive } = setup as Setup;
     viaContainerd = new SnapshotClient(ctrd.address, ctrd.namespace);
     await ctrd.ctr(['images', 'import', '--snapshotter', 'strata', archive]);
   });
 
   after(async () => {
     viaContainerd?.close();
-    await ctrd?.stop();
-    await strata?.kill('SIGTERM');
-    if (dir) {
-      unmountAllUnder(dir);
-      await rm(dir, { recursive: true, force: true });
-    }
+    await stopSetup(setup);
   });
 
   it('gives the image unpack no filesystem of its own', () => {
@@ -105,29 +125,21 @@ describe('size limits on the containerd route', { skip: needContainerd() }, () =
 });
 
 describe('size limits with Docker 26 on the containerd store', { skip: needDocker26() }, () => {
-  let dir = '';
   let strata: SnapshotterProcess;
   let ctrd: TestContainerd;
   let d: Docker26;
+  let setup: Partial<Setup> = {};
 
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'strata-d26-limit-'));
-    const archive = await writeImageArchive(path.join(dir, 'image.tar'), 'limited:strata', [await busyboxLayer(path.join(dir, 'busybox.tar'))]);
-    strata = new SnapshotterProcess(dir, { args: ['--default-size-limit', '32M'] });
-    await strata.start();
-    ctrd = await TestContainerd.start({ proxyPlugins: { strata: { address: strata.socket, root: strata.root } } });
+    setup = await startSetup('strata-d26-limit-');
+    ({ strata, ctrd } = setup as Setup);
     d = await Docker26.start({ containerd: ctrd, snapshotter: 'strata' });
-    await d.docker(['load', '-i', archive]);
+    await d.docker(['load', '-i', (setup as Setup).archive]);
   });
 
   after(async () => {
     await d?.stop();
-    await ctrd?.stop();
-    await strata?.kill('SIGTERM');
-    if (dir) {
-      unmountAllUnder(dir);
-      await rm(dir, { recursive: true, force: true });
-    }
+    await stopSetup(setup);
   });
 
   it('holds a container to the default although dockerd drops --storage-opt; its -init snapshot gets none', async () => {

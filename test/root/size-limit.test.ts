@@ -18,6 +18,7 @@ import { readMountInfo } from '../../src/sys/mountinfo';
 import { KernelMounter } from '../../src/sys/mounter';
 import { openKernelStore } from '../helpers/store-fixture';
 import { eventually } from '../helpers/eventually';
+import { fillFile } from '../helpers/mount-all';
 import { needRoot } from '../helpers/tiers';
 import { loopDevicesUnder, makeTmpDir, mountPointsUnder, unmountAllUnder } from '../helpers/tmp-dir';
 
@@ -30,20 +31,6 @@ async function home(t: TestContext) {
   return { home: h, ...(await openKernelStore(h)) };
 }
 
-/** fill writes 1 MiB chunks into `file` until the filesystem refuses; it returns the bytes written and the error code. */
-function fill(file: string): { bytes: number; code: string | undefined } {
-  const fd = fs.openSync(file, 'w');
-  const chunk = Buffer.alloc(MiB, 7);
-  let bytes = 0;
-  try {
-    for (;;) bytes += fs.writeSync(fd, chunk);
-  } catch (err) {
-    return { bytes, code: (err as NodeJS.ErrnoException).code };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 describe('size-limited layers', { skip: needRoot() }, () => {
   it('hold the container to its limit, on a filesystem of their own', async (t) => {
     const { home: h, store } = await home(t);
@@ -54,7 +41,7 @@ describe('size-limited layers', { skip: needRoot() }, () => {
     const st = fs.statfsSync(merged);
     assert.ok(st.blocks * st.bsize <= LIMIT.bytes && st.blocks * st.bsize > LIMIT.bytes * 0.85, `the mount shows ${st.blocks * st.bsize} bytes`);
     const homeFreeBefore = fs.statfsSync(h).bavail;
-    const { bytes, code } = fill(path.join(merged, 'big'));
+    const { bytes, code } = fillFile(path.join(merged, 'big'));
     assert.equal(code, 'ENOSPC');
     // ENOSPC comes when the filesystem is full, not before: within a chunk and the file's extent blocks.
     assert.ok(bytes <= LIMIT.bytes && bytes >= st.bavail * st.bsize - 2 * MiB, `wrote ${bytes} bytes of ${st.bavail * st.bsize} free`);

@@ -21,6 +21,7 @@ import { KernelMounter } from '../../src/sys/mounter';
 import { probeHost } from '../../src/sys/probe';
 import { treeRemover } from '../../src/sys/remove-tree';
 import { eventually } from '../helpers/eventually';
+import { fillFile, mountInNewDir } from '../helpers/mount-all';
 import { memoryLogger } from '../helpers/store-fixture';
 import { needRoot } from '../helpers/tiers';
 import { loopDevicesUnder, makeTmpDir, unmountAllUnder } from '../helpers/tmp-dir';
@@ -44,16 +45,7 @@ async function fixture(t: TestContext, defaultBytes?: number) {
   const dir = makeTmpDir(t, 'strata-snaplimit-');
   const root = path.join(dir, 'root');
   const store = await openStore(root, defaultBytes);
-  let n = 0;
-  const mountAt = (mounts: Mount[]): string => {
-    const target = path.join(dir, `m${n++}`);
-    fs.mkdirSync(target);
-    for (const m of mounts) {
-      const args = m.type === 'bind' ? ['-o', m.options.join(','), m.source, target] : ['-t', m.type, '-o', m.options.join(','), m.source, target];
-      execFileSync('mount', args);
-    }
-    return target;
-  };
+  const mountAt = (mounts: Mount[]): string => mountInNewDir(dir, mounts);
   const unmount = (target: string) => execFileSync('umount', [target]);
   /** base commits an image layer with one file, unpacked as containerd unpacks it */
   const base = async (s: SnapshotStore) => {
@@ -65,19 +57,6 @@ async function fixture(t: TestContext, defaultBytes?: number) {
   return { dir, root, store, mountAt, unmount, base };
 }
 
-function fill(file: string): { bytes: number; code: string | undefined } {
-  const fd = fs.openSync(file, 'w');
-  const chunk = Buffer.alloc(MiB, 7);
-  let bytes = 0;
-  try {
-    for (;;) bytes += fs.writeSync(fd, chunk);
-  } catch (err) {
-    return { bytes, code: (err as NodeJS.ErrnoException).code };
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 describe('size-limited snapshots', { skip: needRoot() }, () => {
   it('a max-size label holds the container to its limit; usage measures its filesystem', async (t) => {
     const { root, store, mountAt, unmount, base } = await fixture(t);
@@ -87,7 +66,7 @@ describe('size-limited snapshots', { skip: needRoot() }, () => {
     assert.equal(fs.readFileSync(path.join(rootfs, 'etc-file'), 'utf8'), 'image');
     const st = fs.statfsSync(rootfs);
     assert.ok(st.blocks * st.bsize <= 64 * MiB && st.blocks * st.bsize > 0.85 * 64 * MiB, `the mount shows ${st.blocks * st.bsize} bytes`);
-    const { bytes, code } = fill(path.join(rootfs, 'big'));
+    const { bytes, code } = fillFile(path.join(rootfs, 'big'));
     assert.equal(code, 'ENOSPC');
     assert.ok(bytes >= st.bavail * st.bsize - 2 * MiB, `wrote ${bytes} of ${st.bavail * st.bsize} free`);
     assert.ok((await store.usage('ns/3/ctr')).size >= bytes);

@@ -6,7 +6,6 @@
  * swept when the store opens and by cleanup; the catalog survives a reopen.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -18,6 +17,7 @@ import { run } from '../../src/sys/exec';
 import { KernelMounter } from '../../src/sys/mounter';
 import { probeHost } from '../../src/sys/probe';
 import { treeRemover } from '../../src/sys/remove-tree';
+import { mountInNewDir } from '../helpers/mount-all';
 import { memoryLogger } from '../helpers/store-fixture';
 import { needRoot } from '../helpers/tiers';
 import { makeTmpDir } from '../helpers/tmp-dir';
@@ -33,17 +33,7 @@ async function fixture(t: TestContext) {
   const root = path.join(dir, 'root');
   const store = await openStore(root);
   t.after(() => store.close());
-  let n = 0;
-  /** mountAt performs the described mounts on a new directory, as containerd's mount.All does (makeTmpDir unmounts them). */
-  const mountAt = (mounts: Mount[]): string => {
-    const target = path.join(dir, `m${n++}`);
-    fs.mkdirSync(target);
-    for (const m of mounts) {
-      const args = m.type === 'bind' ? ['-o', m.options.join(','), m.source, target] : ['-t', m.type, '-o', m.options.join(','), m.source, target];
-      execFileSync('mount', args);
-    }
-    return target;
-  };
+  const mountAt = (mounts: Mount[]): string => mountInNewDir(dir, mounts);
   return { dir, root, store, mountAt };
 }
 
