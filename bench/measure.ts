@@ -14,13 +14,14 @@ export interface Target {
   text: string;
 }
 
-/** Comparison is one benchmark measured on two sides, in milliseconds. */
+/** Comparison is one benchmark measured on two sides (or more), in milliseconds. */
 export interface Comparison {
   id: string;
   group: string;
   label: string;
-  /** [measured side, baseline side], e.g. ['strata', 'overlay2'] */
+  /** [measured side, baseline side] of the ratio and target, e.g. ['strata', 'overlay2'] */
   sides: [string, string];
+  /** every side's samples: the two of `sides`, and any other side measured in the same rounds */
   samples: Record<string, number[]>;
   target?: Target;
 }
@@ -51,22 +52,25 @@ export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
-/** orderOfRound alternates which side goes first, so neither always gets the warmer caches. */
-export function orderOfRound<S>(round: number, sides: readonly [S, S]): [S, S] {
-  return round % 2 === 0 ? [sides[0], sides[1]] : [sides[1], sides[0]];
+/**
+ * orderOfRound runs the sides forwards in even rounds and backwards in odd ones (A B C, C B A),
+ * so no side always gets the warmer caches or always follows the same neighbour.
+ */
+export function orderOfRound<S>(round: number, sides: readonly S[]): S[] {
+  return round % 2 === 0 ? [...sides] : [...sides].reverse();
 }
 
 /**
- * interleave measures both sides for `rounds` rounds in alternating order. `measure` returns
+ * interleave measures every side for `rounds` rounds in alternating order. `measure` returns
  * the samples of one side in one round (it may take several, or set up and clean up around
  * the timed part).
  */
 export async function interleave<S extends string>(
   rounds: number,
-  sides: readonly [S, S],
+  sides: readonly S[],
   measure: (side: S, round: number) => Promise<number[]>,
 ): Promise<Record<S, number[]>> {
-  const samples = { [sides[0]]: [] as number[], [sides[1]]: [] as number[] } as Record<S, number[]>;
+  const samples = Object.fromEntries(sides.map((s) => [s, [] as number[]])) as Record<S, number[]>;
   for (let round = 0; round < rounds; round++) {
     for (const side of orderOfRound(round, sides)) samples[side].push(...(await measure(side, round)));
   }

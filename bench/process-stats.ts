@@ -26,7 +26,10 @@ export function rssMiB(pid: number): number {
   return statusMiB(pid, 'VmRSS');
 }
 
-/** RequestTotals are Strata's own request durations by operation, from its log. */
+/**
+ * RequestTotals are Strata's own request durations by operation, from its log; a call Strata
+ * left to containerd's next implementation (the walking differ) counts as `<op> passed on`.
+ */
 export type RequestTotals = Record<string, { count: number; totalMs: number }>;
 
 /**
@@ -61,10 +64,11 @@ export class StrataLog {
   /** totalsSinceMark adds up the request lines logged since the last mark (and marks again). */
   async totalsSinceMark(into: RequestTotals = {}): Promise<RequestTotals> {
     for (const line of (await this.#readNew()).split('\n')) {
-      if (!line.includes('"msg":"request"')) continue;
+      const passedOn = line.includes('"msg":"request passed on"');
+      if (!passedOn && !line.includes('"msg":"request"')) continue;
       const { op, ms } = JSON.parse(line) as { op?: string; ms?: number };
       if (!op || typeof ms !== 'number') continue;
-      const t = (into[op] ??= { count: 0, totalMs: 0 });
+      const t = (into[passedOn ? `${op} passed on` : op] ??= { count: 0, totalMs: 0 });
       t.count++;
       t.totalMs = Math.round((t.totalMs + ms) * 10) / 10;
     }
