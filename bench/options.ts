@@ -64,7 +64,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
 
 /** BENCHMARK_GROUPS are the names `--only` accepts. */
 export const BENCHMARK_GROUPS = ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps', 'limit', 'layer', 'scale-load', 'scale-depth',
-  'ctrd-load', 'ctrd-run', 'ctrd-create', 'ctrd-commit', 'ctrd-calls'] as const;
+  'ctrd-load', 'ctrd-run', 'ctrd-create', 'ctrd-commit', 'ctrd-build', 'ctrd-calls'] as const;
 export type BenchmarkGroup = (typeof BENCHMARK_GROUPS)[number];
 /** GROUP_ALIASES are `--only` names for several groups: `containerd` is the containerd route (Docker 26 on the containerd store). */
 export const GROUP_ALIASES: Record<string, BenchmarkGroup[]> = {

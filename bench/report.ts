@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { PeakRss } from './docker-bench';
 import { median, ratioOf, type Comparison } from './measure';
+import type { ContainerdExtras } from './containerd-report';
 import type { ProfileSummary } from './cpu-profile';
 import type { RequestTotals } from './process-stats';
 
@@ -23,6 +24,8 @@ export interface Report {
   results: Array<Comparison & { medians: Record<string, number>; ratio: number; met?: boolean; strataRequests?: RequestTotals }>;
   peakRss: { targetMiB: number; loads: PeakRss[]; layerApplyMiB?: number };
   profiles: ProfileSummary[];
+  /** the containerd route's commit breakdown and BuildKit's differ, when it ran */
+  containerd?: ContainerdExtras;
 }
 
 /** summarise adds medians, the ratio and the verdict to each comparison. */

@@ -106,23 +106,26 @@ async function dockerBench(opts: BenchOptions, corpus: Corpus, work: string, pro
   return bench;
 }
 
-/** containerdBench runs the selected ctrd-* benchmarks: Strata's snapshotter vs containerd's overlayfs under Docker 26. */
+/**
+ * containerdBench runs the selected ctrd-* benchmarks under Docker 26: Strata's snapshotter with
+ * and without Strata's differ, containerd's overlayfs, and the classic overlay2 driver.
+ */
 async function containerdBench(opts: BenchOptions, corpus: Corpus, work: string): Promise<ContainerdBench> {
   const { only, profile } = opts;
-  const bench = await ContainerdBench.start(work, profile, progress, (fn) => void cleanups.push(fn));
+  const bench = await ContainerdBench.start(work, profile, only.has('ctrd-commit'), progress, (fn) => void cleanups.push(fn));
   await bench.prepare();
   if (only.has('ctrd-load')) {
     for (const [id, img] of [['ctrd-load-debian', corpus.debian], ['ctrd-load-small', corpus.small], ['ctrd-load-big', corpus.big], ['ctrd-load-many', corpus.many]] as const) await bench.load(id, img);
   }
   if (only.has('ctrd-run')) await bench.run();
   if (only.has('ctrd-create')) await bench.createRemove();
-  if (only.has('ctrd-commit')) {
-    const data = path.join(work, 'ctrd-commit-data');
+  if (only.has('ctrd-commit') || only.has('ctrd-build')) {
+    const data = path.join(work, 'ctrd-build-context', 'data');
     await materializeTree(data, asTreeNodes(smallFiles('data', profile.commitFiles, () => Math.floor((profile.commitMiB * 2 ** 20) / profile.commitFiles))));
-    await bench.commit(data);
+    if (only.has('ctrd-commit')) await bench.commit(data);
+    if (only.has('ctrd-build')) await bench.build(data);
   }
   if (only.has('ctrd-calls')) await bench.calls();
-  await bench.stop();
   return bench;
 }
 
@@ -175,6 +178,7 @@ async function main(): Promise<void> {
     results: [...(layer?.comparisons ?? []), ...(docker?.results ?? []), ...limits, ...(ctrd?.results ?? [])].map(summarise),
     peakRss: { targetMiB: RSS_TARGET_MIB, loads: docker?.peakRss ?? [], ...(layer ? { layerApplyMiB: layer.applyPeakRssMiB } : {}) },
     profiles,
+    ...(ctrd ? { containerd: { commitSamples: ctrd.commitSamples, buildRequests: ctrd.buildDiffer } } : {}),
   };
   console.log(formatTable(report));
   const ctrdTable = formatContainerdTable(report);

@@ -22,7 +22,7 @@ const EXPECTED_IDS = [
 ];
 // The containerd route (Docker 26 + containerd 1.7 from test/setup-trixie.sh); the bench skips it where those are missing.
 const CTRD_IDS = [
-  'ctrd-load-debian', 'ctrd-load-small', 'ctrd-load-big', 'ctrd-load-many', 'ctrd-run', 'ctrd-create-rm', 'ctrd-commit',
+  'ctrd-load-debian', 'ctrd-load-small', 'ctrd-load-big', 'ctrd-load-many', 'ctrd-run', 'ctrd-create-rm', 'ctrd-commit', 'ctrd-build',
   'ctrd-prepare', 'ctrd-prepare-via', 'ctrd-stat', 'ctrd-stat-via', 'ctrd-list', 'ctrd-list-via',
 ];
 const HAS_CTRD = [CONTAINERD17, CTR17, DOCKERD26, DOCKER26].every((f) => existsSync(f));
@@ -46,7 +46,12 @@ describe('npm run bench -- --quick', { skip: needDocker() }, () => {
     const report = JSON.parse(readFileSync(path.join(out, files[0]!), 'utf8')) as ReportShape;
     assert.equal(report.schema, 'strata-bench/1');
     assert.deepEqual(report.results.map((r) => r.id).sort(), [...EXPECTED_IDS, ...(HAS_CTRD ? CTRD_IDS : [])].sort());
-    if (HAS_CTRD) assert.match(run.stdout, /containerd route, docker commands: strata snapshotter vs containerd overlayfs/);
+    if (HAS_CTRD) {
+      assert.match(run.stdout, /containerd route, docker commands: dockerd 26\S* on the containerd store/);
+      assert.match(run.stdout, /where a docker commit's time goes on the strata differ side/);
+      const commit = report.results.find((r) => r.id === 'ctrd-commit')!;
+      assert.deepEqual(Object.keys(commit.samples).sort(), ['overlay2', 'overlayfs', 'strata', 'strata-differ', 'strata-differ-gzip6']);
+    }
     for (const r of report.results) {
       for (const side of r.sides) {
         assert.ok(r.samples[side]!.length >= 1 && r.samples[side]!.every((ms) => ms > 0), `${r.id}: samples of ${side}`);
