@@ -14,6 +14,7 @@ import { toUtf8 } from '../archive/entry-path';
 import { requestedSizeLimit, takesSizeLimit } from './driver-options';
 import { parseRequest } from '../validate';
 import { errorHandler } from './error-handler';
+import { parseJsonBody } from './json-body';
 import * as naive from './naive-diff';
 import {
   ApplyDiffQuery,
@@ -100,12 +101,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   void app.register(async (json) => {
     json.removeAllContentTypeParsers();
     json.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-      const text = String(body).trim();
-      if (text === '') return done(null, {});
       try {
-        done(null, JSON.parse(text));
-      } catch {
-        done(new InvalidArgumentError('request body is not valid JSON'), undefined);
+        done(null, parseJsonBody(String(body)));
+      } catch (err) {
+        done(err as Error, undefined);
       }
     });
 
