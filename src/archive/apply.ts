@@ -45,6 +45,8 @@ const S_IFIFO = 0o010000;
 const S_IFDIR = 0o040000;
 const S_IFMT = 0o170000;
 const MAX_TIME_NS = 2n ** 63n - 1n;
+/** MAX_ID is the largest uid or gid lchown(2) takes (2^32 - 1 itself means "leave unchanged", as it does for Docker). */
+const MAX_ID = 2 ** 32 - 1;
 
 export interface ApplyOptions {
   idMap: IdMapping;
@@ -186,6 +188,8 @@ class Extractor {
           break;
         }
         case 'symlink':
+          // symlink(2) refuses an empty target (ENOENT), as it does under Docker.
+          if (entry.linkname === '') throw new InvalidArchiveError('it is a symlink without a target', { entry: entry.name });
           this.#exclusively(rel, () => symlinkAt(cName(entry.linkname), at.dirfd, at.name));
           this.#symlinks.add(rel);
           this.#size += entry.linkname.length;
@@ -215,6 +219,11 @@ class Extractor {
   }
 
   #owner(entry: TarEntry): Owner {
+    // NOTE: Strata is stricter than Docker on purpose here: Go passes an id beyond 32 bits to
+    // lchown(2), which keeps its low 32 bits, so uid 2^32 would become root.
+    for (const [what, id] of [['uid', entry.uid], ['gid', entry.gid]] as const) {
+      if (id > MAX_ID) throw new InvalidArchiveError(`its ${what} ${id} does not fit the 32 bits of a Linux id`, { entry: entry.name });
+    }
     return { uid: this.#opts.idMap.toHostUid(entry.uid), gid: this.#opts.idMap.toHostGid(entry.gid) };
   }
 
@@ -235,6 +244,8 @@ class Extractor {
     }
     if (whiteout.name === '') throw new UnsafeArchiveError(name, 'whiteout without a name');
     const hidden = this.#root.path(joinRel(parent, whiteout.name));
+    // Docker's mknod fails (EEXIST) alike when this layer holds the name it whites out, or whites it out twice.
+    if (lstatOrNull(hidden)) throw new InvalidArchiveError(`it whites out ${JSON.stringify(toUtf8(whiteout.name))}, which this layer holds already`, { entry: name });
     mknod(hidden, S_IFCHR, 0, 0);
     fs.lchownSync(hidden, owner.uid, owner.gid);
   }

@@ -158,4 +158,13 @@ export const MALFORMED: MalformedTar[] = [
   { what: 'a hardlink to a name the archive has not created', tar: tar(header({ name: 'h', type: '1', linkname: 'missing' })), names: 'h', extractOnly: true },
   { what: 'a hardlink below a file', tar: tar(header({ name: 'h', type: '1', linkname: 'first/below' })), names: 'h', extractOnly: true },
   { what: 'a hardlink to a directory', tar: tar(header({ name: 'd/', type: '5', mode: '0000755\0' }), header({ name: 'h', type: '1', linkname: 'd' })), names: 'h', extractOnly: true },
+  // ---- found by the fuzzer (npm run fuzz); each was an IoError (HTTP 500) before
+  // Docker's symlink(2) and overlay whiteout mknod(2) fail alike (ENOENT, EEXIST).
+  { what: 'a symlink without a target', tar: tar(header({ name: 'empty-link', type: '2' })), names: 'empty-link', extractOnly: true },
+  { what: 'a whiteout of a name the layer holds already', tar: tar(file('.wh.first')), names: '.wh.first', extractOnly: true },
+  { what: 'a whiteout given twice', tar: tar(file('.wh.gone'), file('.wh.gone')), names: '.wh.gone', extractOnly: true },
+  // Strata is stricter on purpose: Go hands the id to lchown(2), which keeps its low 32 bits
+  // (uid 2^32 would become root).
+  { what: 'a uid beyond 32 bits', tar: tar(header({ name: 'big-uid', raw: [[108, base256([0x80, 0, 0, 1, 0, 0, 0, 0])]] })), names: 'big-uid', extractOnly: true },
+  { what: 'a PAX gid beyond 32 bits', tar: tar(pax('big-gid', record('gid', '4294967296')), file('big-gid')), names: 'big-gid', extractOnly: true },
 ];
