@@ -5,10 +5,14 @@
 import type { HeaderFields, PaxTime } from './entry';
 import { fitsOctal } from './numbers';
 
-/** formatPaxTime writes a time as Go's formatPAXTime does: seconds, and the fraction without trailing zeros. */
+/**
+ * formatPaxTime writes a time as Go's formatPAXTime does: seconds, and the fraction without
+ * trailing zeros; a time before 1970 is one negative decimal (-1 s + 1 ns is "-0.999999999").
+ */
 export function formatPaxTime(t: PaxTime): string {
   if (t.nsec === 0) return String(t.sec);
-  return `${t.sec}.${String(t.nsec).padStart(9, '0')}`.replace(/0+$/, '');
+  const [sign, sec, nsec] = t.sec < 0 ? ['-', -(t.sec + 1), 1_000_000_000 - t.nsec] : ['', t.sec, t.nsec];
+  return `${sign}${sec}.${String(nsec).padStart(9, '0')}`.replace(/0+$/, '');
 }
 
 /** isAscii tells whether a byte string is all ASCII, which a USTAR text field must be (else Go writes a PAX record). */
