@@ -45,6 +45,9 @@ const S_IFIFO = 0o010000;
 const S_IFDIR = 0o040000;
 const S_IFMT = 0o170000;
 const MAX_TIME_NS = 2n ** 63n - 1n;
+/** MAX_DEV_MAJOR and MAX_DEV_MINOR are the largest device numbers mknod(2) takes (the kernel's new_valid_dev). */
+const MAX_DEV_MAJOR = 2 ** 12 - 1;
+const MAX_DEV_MINOR = 2 ** 20 - 1;
 /** MAX_ID is the largest uid or gid lchown(2) takes (2^32 - 1 itself means "leave unchanged", as it does for Docker). */
 const MAX_ID = 2 ** 32 - 1;
 
@@ -196,6 +199,10 @@ class Extractor {
           break;
         case 'char':
         case 'block':
+          // mknod(2) refuses (EINVAL) what a dev_t cannot hold, under Docker too.
+          if (entry.devmajor > MAX_DEV_MAJOR || entry.devminor > MAX_DEV_MINOR) {
+            throw new InvalidArchiveError(`its device number ${entry.devmajor}:${entry.devminor} is beyond Linux's (major < 4096, minor < 2^20)`, { entry: entry.name });
+          }
           this.#exclusively(rel, () => mknodAt(at.dirfd, at.name, (entry.type === 'char' ? S_IFCHR : S_IFBLK) | (entry.mode & 0o7777), entry.devmajor, entry.devminor));
           break;
         case 'fifo':
