@@ -499,6 +499,10 @@ export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string
     extractor.close();
     emptyDir(root);
     if (err instanceof StrataError) throw err;
+    // Only the archive's names and link targets can be too long; Docker's mkdir, open and symlink fail alike.
+    if (errnoOf(err) === 'ENAMETOOLONG') {
+      throw new InvalidArchiveError('it has a name or link target longer than the file system takes (255 bytes a name, 4095 a target)', { entry: current, cause: err });
+    }
     throw new IoError(`extracting ${JSON.stringify(Buffer.from(current, 'latin1').toString('utf8'))}`, err);
   } finally {
     extractor.close();

@@ -164,6 +164,8 @@ export const MALFORMED: MalformedTar[] = [
   { what: 'a whiteout of a name the layer holds already', tar: tar(file('.wh.first')), names: '.wh.first', extractOnly: true },
   { what: 'a whiteout given twice', tar: tar(file('.wh.gone'), file('.wh.gone')), names: '.wh.gone', extractOnly: true },
   { what: 'a device number beyond what Linux takes', tar: tar(header({ name: 'bigdev', type: '3', raw: [[329, '0010000\0']] })), names: 'bigdev', extractOnly: true },
+  { what: 'a name of 256 bytes', tar: tar(pax('long', record('path', 'n'.repeat(256))), file('long')), names: 'n'.repeat(256), extractOnly: true },
+  { what: 'a symlink target of 4096 bytes', tar: tar(pax('longlink', record('linkpath', 't'.repeat(4096))), header({ name: 'longlink', type: '2' })), names: 'longlink', extractOnly: true },
   // Strata is stricter on purpose: Go hands the id to lchown(2), which keeps its low 32 bits
   // (uid 2^32 would become root).
   { what: 'a uid beyond 32 bits', tar: tar(header({ name: 'big-uid', raw: [[108, base256([0x80, 0, 0, 1, 0, 0, 0, 0])]] })), names: 'big-uid', extractOnly: true },
