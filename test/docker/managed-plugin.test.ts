@@ -15,6 +15,7 @@ import { buffer } from 'node:stream/consumers';
 import { pack } from 'tar-stream';
 import { lgetxattr, makedev } from '../../src/sys/libc';
 import { TestDaemon, exec, importBusybox, mountsUnder } from '../helpers/dockerd';
+import { eventually } from '../helpers/eventually';
 import {
   LoopbackRegistry,
   PLUGIN_VERSION,
@@ -258,9 +259,10 @@ describe('strata as a managed plugin', { skip: needDockerRegistry() }, () => {
       assert.deepEqual(lines((await d.docker(['diff', 'survivor'])).stdout), ['A /state']);
       assert.equal((await d.docker(['run', '--rm', '--network', 'none', IMAGE, 'echo', 'after'])).stdout, 'after\n');
       assert.equal(await resumeCount(d), resumedBefore + 1, 'the new process took its Home from the state file');
-      // Stopping it is a Put on the new process, which knows the mount from the kernel's table.
+      // Stopping it is a Put on the new process, which knows the mount from the kernel's table;
+      // the removed layer's unmount happens after Remove has answered.
       await d.docker(['rm', '-f', 'survivor']);
-      assert.deepEqual(mountsUnder(propagatedMount(d, id)), []);
+      await eventually(() => assert.deepEqual(mountsUnder(propagatedMount(d, id)), []), 30_000);
     });
 
     it('docker plugin upgrade, done off the plugin as the README says, keeps the plugin\'s name, id and layers', async () => {
