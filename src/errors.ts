@@ -97,6 +97,19 @@ export class CommandFailedError extends StrataError {
   }
 }
 
+/**
+ * A mount or unmount the mount helper (sys/mount-helper.ts) refused, the kernel failed, or the
+ * helper's exit cut short: the same kind as a failed `mount`/`umount` command, named the same way.
+ */
+export class MountFailedError extends StrataError {
+  /** the kernel's errno name, when the kernel is what failed */
+  readonly errno: string | undefined;
+  constructor(operation: 'mount' | 'umount', reason: string, errno?: string) {
+    super('STRATA_ERR_CMD_FAILED', `${operation} failed: ${reason}`);
+    this.errno = errno;
+  }
+}
+
 export class NotSupportedError extends StrataError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('STRATA_ERR_KERNEL_UNSUPPORTED', message, options);

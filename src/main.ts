@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './sys/log';
 import { exitOnSignals } from './sys/shutdown';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
+import { HelperMounter } from './sys/helper-mounter';
 import { LoopFilesystems } from './sys/loop-fs';
 import { treeRemover } from './sys/remove-tree';
 import { probeHost } from './sys/probe';
@@ -19,11 +20,20 @@ import { Metrics } from './telemetry/metrics';
 import { closeMetricsServer, startMetricsServer } from './telemetry/metrics-server';
 
 
-/** openStoreWith returns the OpenStore that probes the home and opens a kernel-backed store. */
-export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs'>): OpenStore {
-  const mounter = new KernelMounter(run);
-  return async (params, idMap) => {
+/** StoreOpener opens kernel-backed stores; close stops the mount helper of the last one. */
+export interface StoreOpener {
+  open: OpenStore;
+  close(): Promise<void>;
+}
+
+/** openStoreWith returns the opener that probes the home and opens a kernel-backed store, mounting through a helper child per home. */
+export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs'>): StoreOpener {
+  const viaChildren = new KernelMounter(run);
+  let mounter: HelperMounter | undefined;
+  const open: OpenStore = async (params, idMap) => {
     await mkdir(params.home, { recursive: true, mode: 0o710 });
+    await mounter?.close();
+    mounter = new HelperMounter({ home: params.home, log, viaChildren });
     const features = await probeHost(params.home, mounter);
     log.info({ home: params.home, ...features }, 'home checked');
     return LayerStore.open({
@@ -39,12 +49,14 @@ export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs
       idleUnmountMs: settings.idleUnmountMs,
     });
   };
+  return { open, close: async () => mounter?.close() };
 }
 
 /** serve runs the plugin until SIGTERM/SIGINT. Mounts stay: running containers keep their root. */
 export async function serve(config: Config): Promise<void> {
   const log = createLogger({ level: config.logLevel });
-  const session = new DriverSession(config.stateDir, openStoreWith(log, config), log);
+  const stores = openStoreWith(log, config);
+  const session = new DriverSession(config.stateDir, stores.open, log);
   try {
     await session.resume();
   } catch (err) {
@@ -59,5 +71,6 @@ export async function serve(config: Config): Promise<void> {
     if (metricsServer) await closeMetricsServer(metricsServer);
     await app.close();
     await session.close();
+    await stores.close();
   });
 }

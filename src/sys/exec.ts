@@ -2,7 +2,8 @@
  * The only place Strata starts child processes. Commands are argv arrays (never shell strings),
  * stderr is always captured, and every run has a timeout.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { CommandFailedError } from '../errors';
 
 export interface RunOptions {
@@ -23,6 +24,21 @@ export type Exec = (argv: readonly string[], options?: RunOptions) => Promise<Ru
 
 const MAX_CAPTURE = 64 * 1024;
 
+// The environment every child gets: a PATH and the C locale, nothing of the server's own.
+function childEnv(): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
+}
+
+/** ServiceChild is a long-lived child spoken to through its stdin and stdout. */
+export type ServiceChild = ChildProcessByStdio<Writable, Readable, Readable>;
+
+/** startService starts a long-lived child with piped stdin, stdout and stderr; the caller owns its lifetime. */
+export function startService(argv: readonly string[], options: { cwd?: string } = {}): ServiceChild {
+  const [file, ...args] = argv;
+  if (!file) throw new TypeError('startService: empty argv');
+  return spawn(file, args, { cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
+}
+
 /** run is the production Exec. */
 export const run: Exec = (argv, options = {}) =>
   new Promise((resolve, reject) => {
@@ -32,7 +48,7 @@ export const run: Exec = (argv, options = {}) =>
       cwd: options.cwd,
       stdio: ['ignore', options.discardStdout ? 'ignore' : 'pipe', 'pipe'],
       signal: options.signal,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' },
+      env: childEnv(),
     });
     // Our own timer rather than spawn's `timeout`: on Node 22 that one outlives a child that
     // could not start (ENOENT) and holds the event loop open for its whole duration.

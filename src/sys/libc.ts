@@ -337,3 +337,22 @@ export function futimesNs(fd: number, atime: NsTime, mtime: NsTime): void {
 export function fsetxattr(fd: number, name: string, value: Buffer): void {
   if (cAt.fsetxattr(fd, name, value, value.length, 0) !== 0) fail('fsetxattr', `fd ${fd}`);
 }
+
+// mount(2) and umount2(2), for the long-lived mount helper (sys/mount-helper.ts) only: the
+// server never calls them itself, so a mount that hangs in the kernel cannot stall its event loop.
+const cMount = {
+  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  umount2: libc.func('int umount2(const char *target, int flags)'),
+};
+/** MNT_DETACH makes umount2 lazy: the mount leaves the tree now and goes once nothing uses it. */
+export const MNT_DETACH = 2;
+
+/** mount attaches a filesystem of `fstype` at `target` with the option string `data` (no mount flags). */
+export function mount(source: string, target: string, fstype: string, data: string): void {
+  if (cMount.mount(source, target, fstype, 0, data) !== 0) fail('mount', target);
+}
+
+/** umount2 detaches the filesystem mounted at `target`; `flags` is 0 or MNT_DETACH. */
+export function umount2(target: string, flags: number): void {
+  if (cMount.umount2(target, flags) !== 0) fail('umount2', target);
+}

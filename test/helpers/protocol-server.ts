@@ -31,7 +31,8 @@ export async function startServer(opts: { log?: Logger; logLines?: Array<Record<
   const dir = mkdtempSync('/tmp/strata-proto-');
   const mem = opts.log ? { log: opts.log, lines: opts.logLines ?? [] } : memoryLogger();
   const stateDir = path.join(dir, 'state');
-  const session = new DriverSession(stateDir, openStoreWith(mem.log, { idleUnmountMs: opts.idleUnmountMs ?? DEFAULT_IDLE_UNMOUNT_MS }), mem.log);
+  const stores = openStoreWith(mem.log, { idleUnmountMs: opts.idleUnmountMs ?? DEFAULT_IDLE_UNMOUNT_MS });
+  const session = new DriverSession(stateDir, stores.open, mem.log);
   const app = buildApp({ session, log: mem.log });
   const socket = path.join(dir, 'run', 'strata.sock');
   try {
@@ -59,6 +60,7 @@ export async function startServer(opts: { log?: Logger; logLines?: Array<Record<
       } catch {
         // not initialised, or already clean: removeTmpDir unmounts whatever is left
       }
+      await stores.close();
       removeTmpDir(dir);
     },
   };
