@@ -64,10 +64,6 @@ async function main(argv: string[]): Promise<number> {
       const mounter = new KernelMounter(run);
       return fsckMain(args, { mounter, loopFs: new LoopFilesystems(run, mounter), loopDevices: listLoopDevices, readMounts: readMountInfo }, console.log, console.error);
     }
-    case 'mount-helper': {
-      const { mountHelperMain } = await import('./sys/mount-helper');
-      return mountHelperMain(args);
-    }
     case 'version':
       console.log(VERSION);
       return 0;

@@ -1,5 +1,5 @@
 /**
- * HelperMounter: the store's mounts through one long-lived `strata mount-helper` child
+ * HelperMounter: the store's mounts through one long-lived mount helper child
  * (sys/mount-helper.ts) instead of a `mount`/`umount` process per mount, which cost a process
  * start (~3 ms) on every Get and Put. Requests are checked here and again in the helper
  * (sys/mount-wire.ts), written as JSON lines and may be in flight together; the helper performs
@@ -18,8 +18,8 @@ import type { Logger } from './log';
 import type { Mounter, MountSpec } from './mounter';
 import { READY_LINE, refusalOf, type MountHelperReply, type MountHelperRequest } from './mount-wire';
 
-/** MOUNT_HELPER_COMMAND starts this build's CLI in helper mode with the node running the server. */
-export const MOUNT_HELPER_COMMAND: readonly string[] = [process.execPath, ...SERVE_NODE_ARGS, path.resolve(__dirname, '..', 'cli.js'), 'mount-helper'];
+/** MOUNT_HELPER_COMMAND starts this build's mount helper with the node running the server. */
+export const MOUNT_HELPER_COMMAND: readonly string[] = [process.execPath, ...SERVE_NODE_ARGS, path.resolve(__dirname, '..', 'mount-helper-main.js')];
 
 const READY_TIMEOUT_MS = 10_000;
 // As long as KernelMounter gives a mount or umount command.

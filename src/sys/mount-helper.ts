@@ -1,7 +1,7 @@
 /**
- * `strata mount-helper --home DIR`: the long-lived child that performs the server's overlay
- * mounts and unmounts with mount(2)/umount2(2), so a mount costs a line on a pipe instead of a
- * process start. It reads one JSON request a line from stdin, checks it (sys/mount-wire.ts),
+ * The mount helper (`mount-helper-main.js --home DIR`): the long-lived child that performs the
+ * server's overlay mounts and unmounts with mount(2)/umount2(2), so a mount costs a line on a
+ * pipe instead of a process start. It reads one JSON request a line from stdin, checks it (sys/mount-wire.ts),
  * performs it and writes one JSON reply a line to stdout, strictly in order. It exits when
  * stdin closes, which is also what happens when the server dies.
  */
@@ -50,7 +50,7 @@ export function answer(line: string, home: string): string {
 export async function mountHelperMain(args: readonly string[]): Promise<number> {
   const home = args[0] === '--home' && args.length === 2 ? args[1]! : '';
   if (!path.isAbsolute(home) || path.normalize(home) !== home || home === '/') {
-    console.error('usage: strata mount-helper --home DIR (a normalized absolute path)');
+    console.error('usage: mount-helper-main.js --home DIR (a normalized absolute path)');
     return 2;
   }
   process.chdir(home);
