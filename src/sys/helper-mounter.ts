@@ -125,7 +125,8 @@ export class HelperMounter implements Mounter {
 
   async #start(): Promise<Helper | undefined> {
     const { log, home } = this.#o;
-    const child = startService([...this.#o.command, '--home', home], { cwd: home });
+    // Its cwd is / and not the home: a process there would make umount of the home's filesystem fail (EBUSY).
+    const child = startService([...this.#o.command, '--home', home], { cwd: '/' });
     const helper: Helper = { child, pending: new Map(), stderrTail: '', watchdog: undefined };
     child.stderr.on('data', (d: Buffer) => {
       helper.stderrTail = (helper.stderrTail + d.toString()).slice(-STDERR_TAIL);

@@ -16,14 +16,21 @@ import { errnoOf } from '../errors';
 const ERRNO_TEXT = new Map<string, string>([...getSystemErrorMap().values()]);
 
 /** perform carries out one checked request; the reply carries the errno and the kernel's words, never a path. */
-export function perform(req: MountHelperRequest, home: string): MountHelperReply {
+export function perform(req: MountHelperRequest): MountHelperReply {
   try {
     if (req.op === 'unmount') {
       umount2(req.target, req.lazy ? MNT_DETACH : 0);
+    } else if (req.cwd === undefined) {
+      mount('overlay', req.target, 'overlay', req.options);
     } else {
       // Relative lower, upper and work dirs are resolved by the kernel from the caller's cwd.
-      process.chdir(req.cwd ?? home);
-      mount('overlay', req.target, 'overlay', req.options);
+      // Back to / at once: a cwd left in the home would keep its filesystem busy for umount.
+      process.chdir(req.cwd);
+      try {
+        mount('overlay', req.target, 'overlay', req.options);
+      } finally {
+        process.chdir('/');
+      }
     }
     return { id: req.id, ok: true };
   } catch (err) {
@@ -42,7 +49,7 @@ export function answer(line: string, home: string): string {
   }
   const refusal = refusalOf(req, home);
   const id = Number((req as { id?: unknown } | undefined)?.id) || 0;
-  const reply = refusal === undefined ? perform(req as MountHelperRequest, home) : { id, ok: false, reason: `refused: ${refusal}` };
+  const reply = refusal === undefined ? perform(req as MountHelperRequest) : { id, ok: false, reason: `refused: ${refusal}` };
   return JSON.stringify(reply);
 }
 
@@ -53,7 +60,7 @@ export async function mountHelperMain(args: readonly string[]): Promise<number> 
     console.error('usage: mount-helper-main.js --home DIR (a normalized absolute path)');
     return 2;
   }
-  process.chdir(home);
+  process.chdir('/');
   process.stdout.write(`${READY_LINE}\n`);
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) process.stdout.write(`${answer(line, home)}\n`);

@@ -69,6 +69,7 @@ describe('HelperMounter and strata mount-helper', { skip: needRoot() }, () => {
     await Promise.all(specs.map((s) => mounter.unmount(s.target)));
     for (const s of specs) assert.equal(mountedAt(s.target), undefined);
     assert.equal(await mounter.pid(), pid, 'the same helper served every request');
+    assert.equal(fs.readlinkSync(`/proc/${pid}/cwd`), '/', 'the helper holds no cwd in the home, which would make umount of its filesystem fail (EBUSY)');
     assert.deepEqual(calls, [], 'no mount or umount process ran');
   });
 
