@@ -40,12 +40,6 @@ export interface TarEntry {
   sparse?: { regions: SparseRegion[]; realSize: number; mapInData: boolean };
 }
 
-/** PaxTime is a time as Go's tar writer takes it: seconds and nanoseconds. */
-export interface PaxTime {
-  sec: number;
-  nsec: number;
-}
-
 /** HeaderFields is what the writer needs for one entry (names as byte strings). */
 export interface HeaderFields {
   name: string;
@@ -55,12 +49,8 @@ export interface HeaderFields {
   uid: number;
   gid: number;
   size: number;
+  /** whole seconds: Docker's and containerd's writers cut mtimes to the second */
   mtimeSec: number;
-  /** sub-second part of the mtime; when non-zero Go writes the whole mtime as a PAX record */
-  mtimeNsec?: number;
-  /** access and change times, which Go can only write as PAX records */
-  atime?: PaxTime;
-  ctime?: PaxTime;
   linkname?: string;
   uname?: string;
   gname?: string;

@@ -1,19 +1,9 @@
 /**
  * PAX extended headers, written as Go's archive/tar writes them for Docker: which values a
- * USTAR header cannot hold, their records sorted by key, and PAX times.
+ * USTAR header cannot hold, their records sorted by key.
  */
-import type { HeaderFields, PaxTime } from './entry';
+import type { HeaderFields } from './entry';
 import { fitsOctal } from './numbers';
-
-/**
- * formatPaxTime writes a time as Go's formatPAXTime does: seconds, and the fraction without
- * trailing zeros; a time before 1970 is one negative decimal (-1 s + 1 ns is "-0.999999999").
- */
-export function formatPaxTime(t: PaxTime): string {
-  if (t.nsec === 0) return String(t.sec);
-  const [sign, sec, nsec] = t.sec < 0 ? ['-', -(t.sec + 1), 1_000_000_000 - t.nsec] : ['', t.sec, t.nsec];
-  return `${sign}${sec}.${String(nsec).padStart(9, '0')}`.replace(/0+$/, '');
-}
 
 /** isAscii tells whether a byte string is all ASCII, which a USTAR text field must be (else Go writes a PAX record). */
 export function isAscii(s: string): boolean {
@@ -49,10 +39,7 @@ export function paxRecordsFor(f: HeaderFields): Array<[string, Buffer]> {
   number('uid', f.uid, 8);
   number('gid', f.gid, 8);
   number('size', f.size, 12);
-  if (f.mtimeNsec) records.push(['mtime', raw(formatPaxTime({ sec: f.mtimeSec, nsec: f.mtimeNsec }))]);
-  else number('mtime', f.mtimeSec, 12);
-  if (f.atime) records.push(['atime', raw(formatPaxTime(f.atime))]);
-  if (f.ctime) records.push(['ctime', raw(formatPaxTime(f.ctime))]);
+  number('mtime', f.mtimeSec, 12);
   for (const [key, value] of f.xattrs ?? []) records.push([`SCHILY.xattr.${key}`, value]);
   return records.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
