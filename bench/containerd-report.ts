@@ -121,13 +121,19 @@ function formatCommitBreakdown(extras: ContainerdExtras | undefined): string[] {
   return lines;
 }
 
-/** formatBuildDiffer says which differ BuildKit's exporter used: Strata's Diff calls during the builds, answered or passed on. */
+/**
+ * formatBuildDiffer says which differ BuildKit's exporter used: Strata's Diff calls during the
+ * builds, answered or passed on. BuildKit first tries its own overlay differ on any snapshotter
+ * whose mounts are an overlay (it tars the upper dir itself) and calls containerd's diff
+ * service only when that fails, so none at all is what Strata's overlay mounts lead to.
+ */
 function formatBuildDiffer(extras: ContainerdExtras | undefined): string[] {
   const requests = extras?.buildRequests;
   if (!requests) return [];
   const answered = requests.Diff?.count ?? 0;
   const passedOn = requests['Diff passed on']?.count ?? 0;
-  const who = answered > 0 && passedOn === 0 ? 'the Strata differ' : answered === 0 && passedOn > 0 ? "containerd's walking differ (Strata passed every Diff on)" : answered === 0 ? 'no differ of containerd (Strata saw no Diff call)' : 'both';
+  const who = answered === 0 && passedOn === 0 ? "its own overlay differ on the upper dir (no Diff call reached containerd's diff service)"
+    : passedOn === 0 ? 'the Strata differ' : answered === 0 ? "containerd's walking differ (Strata passed every Diff on)" : 'the Strata differ for some layers, the walking differ for others';
   const calls = Object.entries(requests).map(([op, t]) => `${op} ${t.count}×${(t.totalMs / t.count).toFixed(1)} ms`).join(', ');
   return ['', `docker build on the strata+differ side: BuildKit's exporter used ${who}; Strata's calls during the timed builds: ${calls}`];
 }
