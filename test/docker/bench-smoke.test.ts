@@ -36,8 +36,11 @@ interface ReportShape {
 describe('npm run bench -- --quick', { skip: needDocker() }, () => {
   it('runs every benchmark on both sides and writes a well-formed report', (t) => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'strata-bench-smoke-'));
+    // The bench's own temp dir, so the check for leftover mounts sees this run's and not those of a bench running beside it (short: socket paths).
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'sbs-'));
     t.after(() => rmSync(out, { recursive: true, force: true }));
-    const run = spawnSync(process.execPath, [RUN, '--quick', '--out', out], { encoding: 'utf8', timeout: 15 * 60_000 });
+    t.after(() => rmSync(tmp, { recursive: true, force: true }));
+    const run = spawnSync(process.execPath, [RUN, '--quick', '--out', out], { encoding: 'utf8', timeout: 15 * 60_000, env: { ...process.env, TMPDIR: tmp } });
     assert.equal(run.status, 0, `bench failed:\n${run.stderr}`);
     assert.match(run.stdout, /docker commands: strata vs overlay2/);
 
@@ -61,6 +64,6 @@ describe('npm run bench -- --quick', { skip: needDocker() }, () => {
     }
     assert.ok(report.peakRss.loads.length >= 4 && report.peakRss.loads.every((p) => p.peakMiB > 0), 'a peak RSS per loaded image');
     assert.ok(report.peakRss.layerApplyMiB > 0);
-    assert.deepEqual(mountsUnder('/tmp').filter((m) => m.includes('strata-bench-')), [], 'the bench left nothing mounted');
+    assert.deepEqual(mountsUnder(tmp), [], 'the bench left nothing mounted');
   });
 });
