@@ -198,8 +198,10 @@ export class SnapshotStore implements Snapshotter {
    */
   async cleanup(): Promise<void> {
     const { layout } = this.#d;
+    const names = await readdir(layout.snapshotsDir());
+    // Read after the listing: a snapshot created while readdir ran is in both, never taken for a leftover.
     const known = this.#catalog.ids();
-    for (const name of await readdir(layout.snapshotsDir())) {
+    for (const name of names) {
       const id = snapshotIdOfDir(name);
       if (id !== undefined && known.has(id)) continue;
       this.#d.log.warn({ dir: name }, 'deleting a snapshot directory the catalog does not know');

@@ -190,6 +190,21 @@ describe('SnapshotStore on the kernel', { skip: needRoot() }, () => {
     assert.deepEqual(fs.readdirSync(path.join(root, 'snapshots')).sort(), ['1', '2', '3']);
   });
 
+  it('never takes a snapshot created while Cleanup lists the directories for a leftover', async (t) => {
+    const { store, root } = await fixture(t);
+    // containerd runs Cleanup after its GC, while commits and runs go on: a Prepare lands between
+    // Cleanup's listing (on the thread pool) and its look at the catalog.
+    for (let i = 0; i < 40; i++) {
+      const cleaning = store.cleanup();
+      await store.prepare(`during-${i}`, '', {});
+      await cleaning;
+    }
+    await store.settled();
+    const ids = (await store.list()).length;
+    assert.equal(ids, 40);
+    assert.equal(fs.readdirSync(path.join(root, 'snapshots')).length, 40, 'every snapshot kept its directory');
+  });
+
   it("gives a child's root its parent's owner", async (t) => {
     const { store, root } = await fixture(t);
     await store.prepare('p-x', '', {});
