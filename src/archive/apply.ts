@@ -54,16 +54,12 @@ const MAX_ID = 2 ** 32 - 1;
 export interface ApplyOptions {
   idMap: IdMapping;
   /**
-   * 'overlay' (the default) stores whiteouts in overlay's form, for a layer that is an upper
-   * dir over others; 'remove' only carries them out on what this tar made, as containerd does
-   * when it applies a layer with no parents (a plain directory, nothing below to hide).
-   */
-  whiteouts?: 'overlay' | 'remove';
-  /**
    * 'docker' (the default) applies as moby's overlay2 does; 'containerd' as containerd's
    * applier: no trusted.* xattrs from the archive, empty xattr values kept, and every time,
    * a symlink's too, bounded to what chtimes takes (outside it, the epoch), atime no earlier
-   * than mtime.
+   * than mtime. Whiteouts are stored in overlay's form, except that containerd, applying a
+   * layer with no parents (a plain directory, nothing below to hide), only carries them out
+   * on what this tar made.
    */
   rules?: 'docker' | 'containerd';
   /** the lower layers' dirs, nearest first, whose copy of a directory the tar implies lends it its attributes (containerd's applier does this) */
@@ -238,7 +234,7 @@ class Extractor {
   #whiteout(name: string, rel: string, parent: string, whiteout: NonNullable<WhiteoutKind>, owner: Owner): void {
     const target = this.#root.path(rel);
     if (lstatOrNull(target)) this.#remove(rel);
-    if (this.#opts.whiteouts === 'remove') {
+    if (this.#opts.rules === 'containerd' && !this.#opts.parents?.length) {
       if (whiteout.kind === 'whiteout' && whiteout.name !== '') {
         const hiddenRel = joinRel(parent, whiteout.name);
         if (lstatOrNull(this.#root.path(hiddenRel))) this.#remove(hiddenRel);

@@ -62,8 +62,7 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<De
   // The extractor may stop at the end-of-archive marker; what follows is still read and counted.
   const tarBytes: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }) };
   try {
-    const parents = target.dirs.slice(1);
-    await applyTar(tarBytes, dir, { idMap: IDENTITY, rules: 'containerd', parents, whiteouts: parents.length > 0 ? 'overlay' : 'remove' });
+    await applyTar(tarBytes, dir, { idMap: IDENTITY, rules: 'containerd', parents: target.dirs.slice(1) });
     while (!(await next()).done);
   } finally {
     await layer.return?.(undefined);
