@@ -16,6 +16,7 @@ import { TestContainerd } from '../helpers/containerd';
 import { Docker26 } from '../helpers/dockerd26';
 import { eventually } from '../helpers/eventually';
 import { busyboxLayer, writeImageArchive } from '../helpers/image-archive';
+import { GrpcClient } from '../helpers/grpc-client';
 import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
 import { needContainerd, needDocker26 } from '../helpers/tiers';
 import { loopDevicesUnder, unmountAllUnder } from '../helpers/tmp-dir';
@@ -65,7 +66,11 @@ describe('size limits on the containerd route', { skip: needContainerd() }, () =
     setup = await startSetup('strata-ctrd-limit-');
     ({ dir, strata, ctrd } = setup as Setup);
     const { archive } = setup as Setup;
-    viaContainerd = new SnapshotClient(ctrd.address, ctrd.namespace);
+    // Snapshots made through containerd's API live in a lease, as ctr's do: containerd's GC removes any other.
+    const leases = new GrpcClient(ctrd.address, 'leases', ctrd.namespace);
+    await leases.call('Create', { id: 'size-limit-test', labels: {} });
+    leases.close();
+    viaContainerd = new SnapshotClient(ctrd.address, ctrd.namespace, 'size-limit-test');
     await ctrd.ctr(['images', 'import', '--snapshotter', 'strata', archive]);
   });
 
