@@ -14,6 +14,10 @@ export interface Profile {
   smallFiles: number;
   bigFileMiB: number;
   manyLayers: number;
+  /** the layered image: this many layers holding `stackFiles` small files and `stackMiB` MiB in all */
+  stackLayers: number;
+  stackFiles: number;
+  stackMiB: number;
   commitFiles: number;
   commitMiB: number;
   /** file counts of the load-scaling images */
@@ -36,6 +40,9 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     smallFiles: 300,
     bigFileMiB: 4,
     manyLayers: 5,
+    stackLayers: 3,
+    stackFiles: 150,
+    stackMiB: 3,
     commitFiles: 50,
     commitMiB: 1,
     scalingFiles: [100, 400],
@@ -51,6 +58,9 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     smallFiles: 20_000,
     bigFileMiB: 500,
     manyLayers: 100,
+    stackLayers: 8,
+    stackFiles: 20_000,
+    stackMiB: 500,
     commitFiles: 5_000,
     commitMiB: 50,
     scalingFiles: [1_000, 10_000, 50_000],
@@ -74,7 +84,7 @@ export const GROUP_ALIASES: Record<string, BenchmarkGroup[]> = {
 export interface BenchOptions {
   profile: Profile;
   only: Set<BenchmarkGroup>;
-  /** put both data-roots and the layer scratch dir on tmpfs: compares CPU cost without the disk */
+  /** both data-roots and the layer scratch dir on tmpfs (the default: CPU cost, no disk); `--disk` puts them on the disk */
   tmpfs: boolean;
   /** run Strata under `node --cpu-prof` and summarise the profile */
   cpuProf: boolean;
@@ -84,7 +94,7 @@ export interface BenchOptions {
   outDir: string;
 }
 
-export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--samples N] [--only a,b,...] [--tmpfs] [--snapshots N]
+export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--samples N] [--only a,b,...] [--disk] [--snapshots N]
                         [--cpu-prof] [--debian debootstrap|synthetic] [--cache DIR] [--out DIR]
 
   --quick      small corpus, 1 round (the smoke test's profile); default is the full profile
@@ -93,7 +103,8 @@ export const USAGE = `usage: npm run bench -- [--quick] [--rounds N] [--samples 
   --only LIST  benchmarks to run: ${BENCHMARK_GROUPS.join(', ')}
                (containerd = all the ctrd-* ones)
   --snapshots N  snapshots in each store for ctrd-calls (full: 2000, quick: 100)
-  --tmpfs      both data-roots and the layer scratch dir on tmpfs (CPU cost without the disk)
+  --disk       both data-roots and the layer scratch dir on the disk of TMPDIR; the default is
+               tmpfs (--tmpfs), which compares CPU cost without the disk's noise
   --cpu-prof   run Strata under node --cpu-prof and print its hottest functions
   --debian     where the Debian rootfs comes from (full: debootstrap, quick: synthetic)
   --cache DIR  corpus cache (default /var/cache/strata-test/bench)
@@ -118,7 +129,7 @@ export function parseOptions(argv: readonly string[], repoDir: string): BenchOpt
   const overrides: Partial<Profile> = {};
   const opts: Omit<BenchOptions, 'profile'> = {
     only: new Set(BENCHMARK_GROUPS),
-    tmpfs: false,
+    tmpfs: true,
     cpuProf: false,
     cacheDir: '/var/cache/strata-test/bench',
     outDir: path.join(repoDir, 'bench-results'),
@@ -133,6 +144,7 @@ export function parseOptions(argv: readonly string[], repoDir: string): BenchOpt
       case '--snapshots': overrides.ctrdSnapshots = positiveInt(flag, value()); break;
       case '--only': opts.only = groupsOf(value()); break;
       case '--tmpfs': opts.tmpfs = true; break;
+      case '--disk': opts.tmpfs = false; break;
       case '--cpu-prof': opts.cpuProf = true; break;
       case '--debian': {
         const v = value();

@@ -1,6 +1,7 @@
 /**
- * The bench's output: a table on stdout (median per side, ratio, the issue's target and
- * whether it is met) and the same numbers, with every sample, as JSON.
+ * The bench's output: a table on stdout (median and range per side, ratio, whether the two
+ * ranges overlap, the issue's target and whether it is met) and the same numbers, with every
+ * sample, as JSON.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,18 +22,34 @@ export interface Report {
   options: Record<string, unknown>;
   machine: Record<string, unknown>;
   corpus: Record<string, unknown>;
-  results: Array<Comparison & { medians: Record<string, number>; ratio: number; met?: boolean; strataRequests?: RequestTotals }>;
+  results: Array<Comparison & {
+    medians: Record<string, number>;
+    /** [min, max] of each side's samples */
+    ranges: Record<string, [number, number]>;
+    ratio: number;
+    /** the two sides' ranges overlap: the ratio is within the noise of this run */
+    tie: boolean;
+    met?: boolean;
+    strataRequests?: RequestTotals;
+  }>;
   peakRss: { targetMiB: number; loads: PeakRss[]; layerApplyMiB?: number };
   profiles: ProfileSummary[];
   /** the containerd route's commit breakdown and BuildKit's differ, when it ran */
   containerd?: ContainerdExtras;
 }
 
-/** summarise adds medians, the ratio and the verdict to each comparison. */
+/** summarise adds medians, ranges, the ratio, whether it is a tie and the verdict to each comparison. */
 export function summarise(c: Comparison): Report['results'][number] {
   const medians = Object.fromEntries(c.sides.map((s) => [s, round1(median(c.samples[s]!))]));
+  const ranges = Object.fromEntries(c.sides.map((s) => [s, rangeOf(c.samples[s]!)])) as Record<string, [number, number]>;
   const ratio = Math.round(ratioOf(c) * 100) / 100;
-  return { ...c, medians, ratio, ...(c.target ? { met: meets(c, c.target) } : {}) };
+  const [a, b] = c.sides.map((s) => ranges[s]!) as [[number, number], [number, number]];
+  const tie = a[0] <= b[1] && b[0] <= a[1];
+  return { ...c, medians, ranges, ratio, tie, ...(c.target ? { met: meets(c, c.target) } : {}) };
+}
+
+function rangeOf(xs: readonly number[]): [number, number] {
+  return [round1(Math.min(...xs)), round1(Math.max(...xs))];
 }
 
 function meets(c: Comparison, target: NonNullable<Comparison['target']>): boolean {
@@ -55,26 +72,36 @@ export interface TableSection {
   note?: string;
 }
 
-/** TableColumns sizes a table's label and target columns and prints a side's value. */
+/** TableColumns sizes a table's label, side and target columns and prints a side's value. */
 export interface TableColumns {
   labelWidth: number;
   targetWidth: number;
+  /** width of a side's column (default 10) */
+  sideWidth?: number;
   value: (r: Report['results'][number], side: string) => string;
 }
 
 const SECTIONS: TableSection[] = [
   { title: 'docker commands: strata vs overlay2 (same dockerd binary)', groups: ['load', 'run', 'create', 'commit', 'diff', 'save', 'ps'] },
   { title: 'size limits: the strata dockerd with --storage-opt size vs without (overlay2 refuses it on ext4)', groups: ['limit'] },
-  { title: 'layer work alone: strata (over its socket) vs GNU tar, same disk', groups: ['layer'] },
+  { title: 'layer work alone: strata (over its socket) vs GNU tar, same file system', groups: ['layer'] },
   { title: 'how cost grows: load time by file count', groups: ['scale-load'] },
   { title: 'how cost grows: docker run --rm (mount + Get/Put) by image depth', groups: ['scale-depth'] },
 ];
 
-const COLUMNS: TableColumns = { labelWidth: 72, targetWidth: 21, value: (r, side) => r.medians[side]!.toFixed(1) };
+/** A side's cell: the median, then the fastest and slowest sample. */
+const COLUMNS: TableColumns = {
+  labelWidth: 70,
+  targetWidth: 21,
+  sideWidth: 24,
+  value: (r, side) => `${r.medians[side]!.toFixed(1)} (${r.ranges[side]!.map((x) => x.toFixed(1)).join('–')})`,
+};
+const TIE_LEGEND = '(ms: median (min–max) of each side; "~" after a ratio: the two ranges overlap, a tie within this run\'s noise)';
 
-/** formatSections renders the rows of each section that has any: median per side, ratio, target, verdict. */
+/** formatSections renders the rows of each section that has any: value per side, ratio (marked when a tie), target, verdict. */
 export function formatSections(report: Report, sections: readonly TableSection[], columns: TableColumns): string[] {
   const { labelWidth, targetWidth, value } = columns;
+  const sideWidth = columns.sideWidth ?? 10;
   const lines: string[] = [];
   for (const section of sections) {
     const rows = report.results.filter((r) => section.groups.includes(r.group));
@@ -82,10 +109,11 @@ export function formatSections(report: Report, sections: readonly TableSection[]
     const [a, b] = rows[0]!.sides;
     lines.push('', section.title);
     if (section.note) lines.push(`(${section.note})`);
-    lines.push([pad('benchmark (median ms)', labelWidth), pad(a!, 10, true), pad(b!, 10, true), pad('ratio', 7, true), pad('target', targetWidth, true), pad('met', 4, true)].join(' '));
+    lines.push([pad('benchmark (ms)', labelWidth), pad(a!, sideWidth, true), pad(b!, sideWidth, true), pad('ratio', 7, true), pad('target', targetWidth, true), pad('met', 4, true)].join(' '));
     for (const r of rows) {
       const verdict = r.met === undefined ? '' : r.met ? 'yes' : 'NO';
-      lines.push([pad(r.label, labelWidth), pad(value(r, a!), 10, true), pad(value(r, b!), 10, true), pad(r.ratio.toFixed(2), 7, true), pad(r.target?.text ?? '', targetWidth, true), pad(verdict, 4, true)].join(' '));
+      const ratio = `${r.ratio.toFixed(2)}${r.tie ? '~' : ' '}`;
+      lines.push([pad(r.label, labelWidth), pad(value(r, a!), sideWidth, true), pad(value(r, b!), sideWidth, true), pad(ratio, 7, true), pad(r.target?.text ?? '', targetWidth, true), pad(verdict, 4, true)].join(' '));
     }
   }
   return lines;
@@ -94,6 +122,7 @@ export function formatSections(report: Report, sections: readonly TableSection[]
 /** formatTable renders the report as the text table the bench prints. */
 export function formatTable(report: Report): string {
   const lines = formatSections(report, SECTIONS, COLUMNS);
+  if (lines.length) lines.push('', TIE_LEGEND);
   lines.push(...formatStrataShare(report));
   const rss = report.peakRss;
   if (rss.loads.length || rss.layerApplyMiB !== undefined) {

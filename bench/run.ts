@@ -43,7 +43,7 @@ function checkHost(): void {
   for (const bin of [DOCKERD, DOCKER, '/bin/busybox']) if (!existsSync(bin)) throw new Error(`${bin} is missing: run sudo bash test/setup.sh first`);
 }
 
-/** workDir is the run's scratch directory; with --tmpfs it is a tmpfs, so GNU tar and Strata's home sit in memory. */
+/** workDir is the run's scratch directory; on tmpfs (unless --disk), so GNU tar and Strata's home sit in memory. */
 async function makeWorkDir(tmpfs: boolean): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'strata-bench-'));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
@@ -87,7 +87,8 @@ async function dockerBench(opts: BenchOptions, corpus: Corpus, work: string, pro
   const bench = new DockerBench(await startDaemons(opts, profileDir), profile, progress);
   await bench.prepare();
   if (only.has('load')) {
-    for (const [id, img] of [['load-debian', corpus.debian], ['load-small', corpus.small], ['load-big', corpus.big], ['load-many', corpus.many]] as const) await bench.load('load', id, img);
+    const images = [['load-debian', corpus.debian], ['load-stack', corpus.stack], ['load-small', corpus.small], ['load-big', corpus.big], ['load-many', corpus.many]] as const;
+    for (const [id, img] of images) await bench.load('load', id, img);
   }
   if (only.has('run')) await bench.run();
   if (only.has('create')) await bench.createRemove();
@@ -149,7 +150,7 @@ async function main(): Promise<void> {
   } else if (missing) throw new Error(`the containerd route needs ${missing}: run sudo bash test/setup-trixie.sh first`);
   const startedAt = new Date(started).toISOString();
   const machine = machineFacts();
-  progress(`profile ${opts.profile.name}, ${opts.profile.rounds} round(s), benchmarks: ${[...opts.only].join(', ')}${opts.tmpfs ? ', on tmpfs' : ''}`);
+  progress(`profile ${opts.profile.name}, ${opts.profile.rounds} round(s), benchmarks: ${[...opts.only].join(', ')}${opts.tmpfs ? ', on tmpfs' : ', on the disk'}`);
   const corpus = await buildCorpus(opts.profile, opts.cacheDir);
   progress('corpus ready');
   const profileDir = opts.cpuProf ? path.join(opts.outDir, `${startedAt.replace(/[:.]/g, '-')}-profiles`) : undefined;

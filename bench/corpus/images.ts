@@ -10,7 +10,7 @@ import { exec } from '../../test/helpers/dockerd';
 import type { Profile } from '../options';
 import { debianLayerTar } from './debian';
 import { cachedFile, writeTarFromEntries } from './tar-out';
-import { bigFile, smallFiles } from './trees';
+import { MEAN_SMALL_FILE_SIZE, bigFile, smallFiles } from './trees';
 
 // Bump when the generators change, so stale cached archives are not reused.
 const CORPUS_VERSION = 2;
@@ -37,6 +37,7 @@ export interface Corpus {
   debian: CorpusImage;
   small: CorpusImage;
   big: CorpusImage;
+  stack: CorpusImage;
   many: CorpusImage;
   scaling: CorpusImage[];
   depth: CorpusImage[];
@@ -68,6 +69,24 @@ function smallImage(cacheDir: string, files: number): Promise<CorpusImage> {
   return image(cacheDir, `bench/small:${files}`, async (work) => [await writeTarFromEntries(path.join(work, 'layer.tar'), smallFiles('data', files))]);
 }
 
+/**
+ * stackImage is an image as a real application image is made: `layers` layers, each with its
+ * share of `files` small files and one file that brings the layers to `mib` MiB in all.
+ */
+function stackImage(cacheDir: string, layers: number, files: number, mib: number): Promise<CorpusImage> {
+  const filesPerLayer = Math.ceil(files / layers);
+  const smallMiB = (filesPerLayer * MEAN_SMALL_FILE_SIZE) / 2 ** 20;
+  const bigMiB = Math.max(1, Math.round(mib / layers - smallMiB));
+  return image(cacheDir, `bench/stack:${layers}x${files}x${mib}m`, async (work) => {
+    const tars: string[] = [];
+    for (let i = 0; i < layers; i++) {
+      const dir = `app/layer${i}`;
+      tars.push(await writeTarFromEntries(path.join(work, `layer${i}.tar`), [...smallFiles(dir, filesPerLayer), ...bigFile(`${dir}/blob`, 'data.bin', bigMiB)]));
+    }
+    return tars;
+  });
+}
+
 /** deepImage is the test corpus's deep image: busybox, then layers that add, rewrite, delete and make opaque. */
 function deepImage(cacheDir: string, depth: number): Promise<CorpusImage> {
   const tag = `bench/deep:${depth}`;
@@ -78,13 +97,15 @@ function deepImage(cacheDir: string, depth: number): Promise<CorpusImage> {
 export async function buildCorpus(p: Profile, cacheDir: string): Promise<Corpus> {
   await mkdir(cacheDir, { recursive: true });
   const debianLayer = await describeLayer(await debianLayerTar(p.debian, cacheDir, CORPUS_VERSION));
-  const debian = await image(cacheDir, `bench/debian:${p.debian}`, async () => [debianLayer.path]);
+  // Named by what it holds: a change of the Debian recipe must not reuse the cached archive of the old one.
+  const debian = await image(cacheDir, `bench/debian:${p.debian === 'debootstrap' ? 'bookworm' : p.debian}`, async () => [debianLayer.path]);
   const small = await smallImage(cacheDir, p.smallFiles);
   const big = await image(cacheDir, `bench/big:${p.bigFileMiB}m`, async (work) => [await writeTarFromEntries(path.join(work, 'layer.tar'), bigFile('data', 'big.bin', p.bigFileMiB))]);
+  const stack = await stackImage(cacheDir, p.stackLayers, p.stackFiles, p.stackMiB);
   const many = await deepImage(cacheDir, p.manyLayers);
   const scaling: CorpusImage[] = [];
   for (const n of p.scalingFiles) scaling.push(await smallImage(cacheDir, n));
   const depth: CorpusImage[] = [];
   for (const n of p.depths) depth.push(await deepImage(cacheDir, n));
-  return { debianLayer, debian, small, big, many, scaling, depth };
+  return { debianLayer, debian, small, big, stack, many, scaling, depth };
 }

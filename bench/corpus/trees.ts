@@ -23,6 +23,9 @@ export function smallFileSize(i: number): number {
   return (i * 2654435761) % 8192;
 }
 
+/** MEAN_SMALL_FILE_SIZE is the mean of smallFileSize over many files, in bytes. */
+export const MEAN_SMALL_FILE_SIZE = 4096;
+
 /**
  * smallFiles yields `count` files in directories of 100 under `prefix`; `sizeOf(i)` gives the
  * size of the i-th file.

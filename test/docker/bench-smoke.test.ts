@@ -15,7 +15,7 @@ import { CONTAINERD17, CTR17, DOCKER26, DOCKERD26, needDocker } from '../helpers
 const RUN = path.resolve(__dirname, '..', '..', 'bench', 'run.js');
 const EXPECTED_IDS = [
   'layer-apply', 'layer-diff',
-  'load-debian', 'load-small', 'load-big', 'load-many',
+  'load-debian', 'load-stack', 'load-small', 'load-big', 'load-many',
   'run', 'create-rm', 'diff', 'ps-s', 'commit', 'save',
   'scale-load-100', 'scale-load-400', 'depth-1', 'depth-4',
   'limit-create-rm', 'limit-run', 'limit-write',

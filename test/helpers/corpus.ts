@@ -4,7 +4,7 @@
  * feeds byte-identical layers to any daemon. Used by the oracle suites (Strata against overlay2)
  * and by the benchmarks.
  *
- *   buildDebianRootfs(cacheDir)      debootstrap'ed Debian (minbase + ping/setcap/attr), cached
+ *   buildDebianRootfs(cacheDir)      debootstrap'ed Debian (minbase + ping/setcap/attr, or another recipe), cached
  *   buildDebianLayer(cacheDir)       that rootfs as one layer tar (xattrs kept), cached
  *   buildBusyboxLayer(workDir)       the host's static busybox as a base layer
  *   buildFidelityImage(workDir)      every file kind and metadata a layer can carry, across layers
@@ -37,8 +37,16 @@ export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_MIRROR = process.env.STRATA_TEST_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 /** Packages added to minbase: ping is setcap'ed (cap_net_raw) by its postinst; attr gives setfattr. */
 export const DEBIAN_PACKAGES = ['iputils-ping', 'libcap2-bin', 'attr'] as const;
+
+/** DebianRecipe is what debootstrap installs: a variant ('default' is debootstrap's own: required and important packages) plus packages. */
+export interface DebianRecipe {
+  variant: 'minbase' | 'default';
+  packages: readonly string[];
+}
+/** MINBASE_RECIPE is the test corpus's Debian: small, with ping's file capability and setfattr. */
+export const MINBASE_RECIPE: DebianRecipe = { variant: 'minbase', packages: DEBIAN_PACKAGES };
 // Bump when the way the cached Debian layer is made changes, so old caches are not reused.
-const DEBIAN_RECIPE = 1;
+const DEBIAN_RECIPE_REVISION = 1;
 
 // ---------- trees ----------
 
@@ -323,20 +331,23 @@ async function cached(cacheDir: string, name: string, make: (tmp: string) => Pro
   return final;
 }
 
-function debianKey(): string {
-  return `debian-${DEBIAN_SUITE}-minbase-${DEBIAN_PACKAGES.join('+')}-r${DEBIAN_RECIPE}`;
+function debianKey(recipe: DebianRecipe): string {
+  const packages = recipe.packages.length ? `-${recipe.packages.join('+')}` : '';
+  return `debian-${DEBIAN_SUITE}-${recipe.variant}${packages}-r${DEBIAN_RECIPE_REVISION}`;
 }
 
 /**
  * buildDebianRootfs returns a directory holding a Debian root filesystem made by debootstrap
- * (minbase plus DEBIAN_PACKAGES, so /usr/bin/ping carries security.capability), built once and
+ * (by default minbase plus DEBIAN_PACKAGES, so /usr/bin/ping carries security.capability), built once and
  * then reused from `cacheDir`. Downloaded packages and apt lists are removed, as in Docker's
  * Debian images. Needs root and the Debian mirror (STRATA_TEST_DEBIAN_MIRROR).
  */
-export async function buildDebianRootfs(cacheDir = DEFAULT_CACHE_DIR): Promise<string> {
-  const entry = await cached(cacheDir, `${debianKey()}.rootfs`, async (tmp) => {
+export async function buildDebianRootfs(cacheDir = DEFAULT_CACHE_DIR, recipe = MINBASE_RECIPE): Promise<string> {
+  const entry = await cached(cacheDir, `${debianKey(recipe)}.rootfs`, async (tmp) => {
     const rootfs = path.join(tmp, 'rootfs');
-    await exec('debootstrap', ['--variant=minbase', `--include=${DEBIAN_PACKAGES.join(',')}`, DEBIAN_SUITE, rootfs, DEBIAN_MIRROR], { timeoutMs: 900_000 });
+    const variant = recipe.variant === 'default' ? [] : [`--variant=${recipe.variant}`];
+    const include = recipe.packages.length ? [`--include=${recipe.packages.join(',')}`] : [];
+    await exec('debootstrap', [...variant, ...include, DEBIAN_SUITE, rootfs, DEBIAN_MIRROR], { timeoutMs: 900_000 });
     await unmountBelow(rootfs);
     for (const sub of ['var/cache/apt/archives', 'var/lib/apt/lists']) {
       for (const name of await readdir(path.join(rootfs, sub))) {
@@ -348,9 +359,9 @@ export async function buildDebianRootfs(cacheDir = DEFAULT_CACHE_DIR): Promise<s
 }
 
 /** buildDebianLayer returns the cached layer tar of buildDebianRootfs (posix, every xattr kept). */
-export async function buildDebianLayer(cacheDir = DEFAULT_CACHE_DIR): Promise<string> {
-  const rootfs = await buildDebianRootfs(cacheDir);
-  const entry = await cached(cacheDir, `${debianKey()}.layer`, async (tmp) => {
+export async function buildDebianLayer(cacheDir = DEFAULT_CACHE_DIR, recipe = MINBASE_RECIPE): Promise<string> {
+  const rootfs = await buildDebianRootfs(cacheDir, recipe);
+  const entry = await cached(cacheDir, `${debianKey(recipe)}.layer`, async (tmp) => {
     await tarDirectory(rootfs, path.join(tmp, 'layer.tar'));
   });
   return path.join(entry, 'layer.tar');
