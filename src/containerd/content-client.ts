@@ -7,9 +7,9 @@
  * send no lease: containerd does not pass theirs on).
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { Metadata, credentials, status, type Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import type { BlobSeal, ContentScope, ContentStore, ContentStores } from '../core/content';
+import type { ContentScope, ContentStore, ContentStores, WrittenBlob } from '../core/content';
 import type { Labels } from '../core/snapshots';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, StrataError, UpstreamError } from '../errors';
 import { grpcService } from '../grpc/services';
@@ -19,6 +19,13 @@ const LEASE_HEADER = 'containerd-lease';
 const EXPIRE_LABEL = 'containerd.io/gc.expire';
 /** WRITE_CHUNK is the data per write message: well under containerd's 16 MiB message limit. */
 const WRITE_CHUNK = 1024 * 1024;
+const EMPTY_DIGEST = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+/** WriteAnswer is the part of containerd's answer to a write message that the writer reads. */
+interface WriteAnswer {
+  offset: string;
+  digest: string;
+}
 
 export interface ContainerdContentOptions {
   /** containerd's socket */
@@ -74,15 +81,21 @@ class ContainerdContentStore implements ContentStore {
     }
   }
 
-  async write(ref: string, data: AsyncIterable<Buffer>, seal: () => BlobSeal): Promise<void> {
+  async write(ref: string, data: AsyncIterable<Buffer>, labels: () => Labels): Promise<WrittenBlob> {
     const metadata = this.#metadata(await this.#writeLease());
-    const call = this.content.Write!(metadata) as ClientDuplexStream<Record<string, unknown>, unknown>;
-    // Every message gets an answer; they are read and dropped, only the end or an error matters.
+    const call = this.content.Write!(metadata) as ClientDuplexStream<Record<string, unknown>, WriteAnswer>;
+    // Every message is answered with the ingest's offset and the digest of everything written so far.
+    let answered: WriteAnswer = { offset: '0', digest: EMPTY_DIGEST };
+    let closed = false;
+    const answers = new EventEmitter();
     const ended = new Promise<void>((resolve, reject) => {
-      call.on('data', () => {});
+      call.on('data', (answer: WriteAnswer) => {
+        answered = answer;
+        answers.emit('answer');
+      });
       call.on('error', reject);
       call.on('end', resolve);
-    });
+    }).finally(() => (closed = true));
     ended.catch(() => {});
     let sourceFailure: { err: unknown } | undefined;
     const source = async function* () {
@@ -103,16 +116,23 @@ class ContainerdContentStore implements ContentStore {
           offset += part.length;
         }
       }
-      const { digest, size, labels } = seal();
-      call.write({ action: 'COMMIT', ref, offset: String(offset), total: String(size), expected: digest, labels });
+      // The digest committed is containerd's of what it received, once it has received it all.
+      while (Number(answered.offset) !== offset) {
+        if (closed) throw new UpstreamError(`writing blob ${ref}: containerd ended the write at ${answered.offset} of ${offset} bytes`);
+        await Promise.race([once(answers, 'answer'), ended]);
+      }
+      const written = { digest: answered.digest, size: offset };
+      call.write({ action: 'COMMIT', ref, offset: String(offset), total: String(offset), expected: written.digest, labels: labels() });
       call.end();
-      await ended;
+      await ended.catch((err: unknown) => {
+        if ((err as Partial<ServiceError>).code !== status.ALREADY_EXISTS) throw err;
+      });
+      return written;
     } catch (err) {
       call.cancel();
       // What failed to make the bytes keeps its own error; containerd's answers are translated.
       if (sourceFailure) throw sourceFailure.err;
-      const failure = fromContainerd(err, `writing blob ${ref}`);
-      if (!(failure instanceof AlreadyExistsError)) throw failure;
+      throw fromContainerd(err, `writing blob ${ref}`);
     }
   }
 

@@ -1,16 +1,15 @@
 /**
  * The content-store contract the differ needs (the part of containerd's content.Store it uses),
  * with no wire protocol in sight: blobs named by digest, written through a named ingest and
- * committed with an expected digest and size, carrying labels. One instance serves one
- * containerd namespace.
+ * committed with labels; the store digests what it receives (as containerd's does anyway), so a
+ * writer need not digest it again. One instance serves one containerd namespace.
  */
 import type { Labels } from './snapshots';
 
-/** BlobSeal is what a written blob is committed with, known only once all its bytes are out. */
-export interface BlobSeal {
+/** WrittenBlob is the digest and size the store found in what it was given. */
+export interface WrittenBlob {
   digest: string;
   size: number;
-  labels: Labels;
 }
 
 export interface ContentStore {
@@ -18,9 +17,10 @@ export interface ContentStore {
   read(digest: string): AsyncIterable<Buffer>;
   /**
    * write stores `data` as one blob through the ingest `ref` (starting it over if a crashed
-   * writer left some), then commits it as `seal()` says; a blob that already exists counts as written.
+   * writer left some), then commits it with the labels `labels()` gives once every byte is out;
+   * a blob that already exists counts as written (and keeps its labels).
    */
-  write(ref: string, data: AsyncIterable<Buffer>, seal: () => BlobSeal): Promise<void>;
+  write(ref: string, data: AsyncIterable<Buffer>, labels: () => Labels): Promise<WrittenBlob>;
   /** labels returns a blob's labels; NotFoundError when there is no such blob. */
   labels(digest: string): Promise<Labels>;
   /** setLabel sets one label of a blob. */

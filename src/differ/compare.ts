@@ -63,18 +63,9 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
   }
 
   const diffId = createHash('sha256');
-  const blob = createHash('sha256');
-  let blobSize = 0;
   const hashed = async function* (): AsyncGenerator<Buffer> {
     for await (const chunk of Readable.from(tar(), { objectMode: false }) as AsyncIterable<Buffer>) {
       diffId.update(chunk);
-      yield chunk;
-    }
-  };
-  const counted = async function* (bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-    for await (const chunk of bytes) {
-      blob.update(chunk);
-      blobSize += chunk.length;
       yield chunk;
     }
   };
@@ -82,18 +73,16 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
 
   const content = deps.content(scopeOf(req, upper.topKey));
   const labels: Labels = { ...req.labels };
-  let digest = '';
   const ref = req.ref || `strata-diff-${Date.now()}-${randomBytes(3).toString('base64url')}`;
-  await content.write(ref, counted(body), () => {
-    digest = `sha256:${blob.digest('hex')}`;
+  const { digest, size } = await content.write(ref, body, () => {
     if (compression === 'gzip') labels[UNCOMPRESSED_LABEL] = `sha256:${diffId.digest('hex')}`;
-    return { digest, size: blobSize, labels };
+    return labels;
   });
   // The blob may have existed already, without the label (as the walking differ, set it then).
   if (compression === 'gzip' && (await content.labels(digest))[UNCOMPRESSED_LABEL] === undefined) {
     await content.setLabel(digest, UNCOMPRESSED_LABEL, labels[UNCOMPRESSED_LABEL]!);
   }
-  return { mediaType: compression === 'gzip' ? LAYER_TAR_GZIP : LAYER_TAR, digest, size: blobSize };
+  return { mediaType: compression === 'gzip' ? LAYER_TAR_GZIP : LAYER_TAR, digest, size };
 }
 
 /** scopeOf is the caller's namespace, or the one its snapshot's key starts with (`<namespace>/<n>/<key>`). */

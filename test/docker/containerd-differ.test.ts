@@ -167,6 +167,10 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     assert.deepEqual(await entries(ours.tar), await entries(walking.tar));
     assert.equal(ours.diffId, walking.diffId);
     assert.equal(ours.diffId, `sha256:${createHash('sha256').update(ours.tar).digest('hex')}`);
+    assert.equal(ours.digest, `sha256:${createHash('sha256').update(await blob(ours.digest)).digest('hex')}`);
+    // The same diff again makes a blob that exists already: containerd refuses the second commit, and that counts as written.
+    const again = await diffOf('strata', 'changed-strata', epoch);
+    assert.deepEqual([again.digest, again.diffId], [ours.digest, ours.diffId]);
 
     // Without an epoch, whiteouts get the moment each diff started, new files the moment each container made them.
     const [now, walkingNow] = [await diffOf('strata', 'changed-strata'), await diffOf('overlayfs', 'changed-overlayfs')];
@@ -187,7 +191,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
 
     await eventually(async () => {
       const served = (await strataLog()).filter((l) => l.op === 'Diff');
-      assert.equal(served.filter((l) => l.msg === 'request').length, 3, 'Strata wrote the diffs of its own snapshots');
+      assert.equal(served.filter((l) => l.msg === 'request').length, 4, 'Strata wrote the diffs of its own snapshots');
       assert.equal(served.filter((l) => l.msg === 'request passed on').length, 2, "and passed overlayfs's on to the walking differ");
     });
   });
