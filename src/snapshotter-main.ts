@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { SnapshotterConfig } from './config';
 import { ContainerdContent } from './containerd/content-client';
 import { diffService } from './diff/service';
+import { RecentLayers } from './differ/recent-layers';
 import { grpcService } from './grpc/services';
 import { startGrpcServer } from './grpc/server';
 import { VERSION } from './version';
@@ -34,14 +35,16 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
   await mkdir(config.root, { recursive: true, mode: 0o700 });
   const features = await probeHost(config.root, new KernelMounter(run));
   log.info({ root: config.root, ...features }, 'root checked');
+  const layout = new SnapshotLayout(config.root);
   const store = await SnapshotStore.open({
-    layout: new SnapshotLayout(config.root),
+    layout,
     log,
     mountOptions: features.snapshotMountOptions,
     removeTree: treeRemover(run),
     sizeLimits: features.sizeLimits ? { loopFs: new LoopFilesystems(run, new KernelMounter(run)), defaultBytes: config.defaultSizeLimit } : undefined,
   });
   const content = new ContainerdContent({ address: config.containerdAddress, leaseTtlMs: LEASE_TTL_MS });
+  const recent = await RecentLayers.open(layout.recentLayersDir());
   const metrics = new Metrics({ store: 'snapshots', sample: async () => store.activity() });
   const status = { version: VERSION, command: 'snapshotter' as const, metrics, home: () => config.root };
   const differ = {
@@ -50,6 +53,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     metrics,
     content: content.stores,
     gzipLevel: config.diffGzipLevel,
+    recent,
     // sync -f is syncfs(2) on the filesystem holding the directory.
     syncFs: async (dir: string) => void (await run(['sync', '-f', dir], { discardStdout: true })),
   };
@@ -67,6 +71,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     if (metricsServer) await closeMetricsServer(metricsServer);
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     content.close();
+    await recent.close();
     await store.close();
   });
 }

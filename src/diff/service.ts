@@ -29,15 +29,16 @@ function logFields(request: Request): Record<string, unknown> {
 export function diffService(deps: DiffServiceDeps): UntypedServiceImplementation {
   const sink = { log: deps.log, metrics: deps.metrics, service: 'diff' as const };
   return {
-    Apply: unaryCall(sink, 'Apply', logFields, async (r, metadata) => {
+    Apply: unaryCall(sink, 'Apply', logFields, async (r, metadata, note) => {
       const q = parseRequest(ApplyRequest, r);
-      const applied = await applyLayer(deps, {
+      const { applied, readFrom } = await applyLayer(deps, {
         layer: { mediaType: q.diff.media_type, digest: q.diff.digest, size: q.diff.size },
         mounts: q.mounts,
         payloadCount: Object.keys(q.payloads).length,
         syncFs: q.sync_fs,
         namespace: header(metadata, 'containerd-namespace'),
       });
+      note({ readFrom });
       return { applied: descriptorMessage(applied) };
     }),
     Diff: unaryCall(sink, 'Diff', logFields, async (r, metadata) => {

@@ -8,7 +8,8 @@
  * the caller checks against the image's diff id. Anything else is NotImplementedError.
  */
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { applyTar } from '../archive/apply';
 import type { ContentStores } from '../core/content';
 import type { Mount, Snapshotter } from '../core/snapshots';
@@ -18,12 +19,15 @@ import { scopeOf } from './compare';
 import { decompressed } from './decompress';
 import type { Descriptor } from './descriptor';
 import { LAYER_TAR, appliedType } from './media-types';
+import type { RecentLayers } from './recent-layers';
 
 export interface ApplyDeps {
   store: Snapshotter;
   content: ContentStores;
   /** syncFs flushes the filesystem holding `dir` (containerd's sync_fs option) */
   syncFs: (dir: string) => Promise<void>;
+  /** the tars of layers this differ wrote lately, when it keeps them */
+  recent?: RecentLayers;
 }
 
 export interface ApplyRequest {
@@ -37,8 +41,14 @@ export interface ApplyRequest {
 
 const IDENTITY = new IdMapping();
 
+/** Applied describes the tar applied, and says whether it was read from containerd's blob or from the tar kept by the diff that made it. */
+export interface Applied {
+  applied: Descriptor;
+  readFrom: 'content store' | 'recent diff';
+}
+
 /** applyLayer extracts `layer` into the snapshot `mounts` show and describes what it applied. */
-export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Descriptor> {
+export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Applied> {
   if (req.payloadCount > 0) throw new NotImplementedError('the layer needs a stream processor');
   if (!appliedType(req.layer.mediaType)) throw new NotImplementedError(`strata does not apply layers of media type ${JSON.stringify(req.layer.mediaType)}`);
   const target = await deps.store.layers(req.mounts);
@@ -47,10 +57,38 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<De
   // The extractor takes an empty directory only: applying over earlier content is left to containerd.
   if ((await readdir(dir)).length > 0) throw new NotImplementedError('the snapshot is not empty');
 
-  const content = deps.content(scopeOf(req, target.topKey));
+  const scope = scopeOf(req, target.topKey);
+  const content = deps.content(scope);
+  const parents = target.dirs.slice(1);
+  let applied: Descriptor | undefined;
+  let readFrom: Applied['readFrom'] = 'recent diff';
+  const kept = deps.recent?.take(scope.namespace, req.layer.digest);
+  if (kept) {
+    try {
+      // Only while containerd holds the blob for this namespace: the answer must be the one the blob gives.
+      await content.labels(req.layer.digest);
+      applied = await extract(kept.bytes(), dir, parents).catch(() => undefined);
+      if (applied?.digest !== kept.diffId) {
+        applied = undefined;
+        await emptyDir(dir);
+      }
+    } finally {
+      await kept.remove();
+    }
+  }
+  if (!applied) {
+    readFrom = 'content store';
+    applied = await extract(decompressed(content.read(req.layer.digest)), dir, parents);
+  }
+  if (req.syncFs) await deps.syncFs(dir);
+  return { applied, readFrom };
+}
+
+/** extract applies the tar `bytes` into the empty `dir` and describes every byte read, trailing data included. */
+async function extract(bytes: AsyncIterable<Buffer>, dir: string, parents: string[]): Promise<Descriptor> {
   const digest = createHash('sha256');
   let size = 0;
-  const layer = decompressed(content.read(req.layer.digest))[Symbol.asyncIterator]();
+  const layer = bytes[Symbol.asyncIterator]();
   const next = async () => {
     const step = await layer.next();
     if (!step.done) {
@@ -62,11 +100,14 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<De
   // The extractor may stop at the end-of-archive marker; what follows is still read and counted.
   const tarBytes: AsyncIterable<Buffer> = { [Symbol.asyncIterator]: () => ({ next, return: async () => ({ done: true, value: undefined }) }) };
   try {
-    await applyTar(tarBytes, dir, { idMap: IDENTITY, rules: 'containerd', parents: target.dirs.slice(1) });
+    await applyTar(tarBytes, dir, { idMap: IDENTITY, rules: 'containerd', parents });
     while (!(await next()).done);
   } finally {
     await layer.return?.(undefined);
   }
-  if (req.syncFs) await deps.syncFs(dir);
   return { mediaType: LAYER_TAR, digest: `sha256:${digest.digest('hex')}`, size };
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) await rm(path.join(dir, name), { recursive: true, force: true });
 }

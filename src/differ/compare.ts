@@ -19,6 +19,7 @@ import { NotImplementedError } from '../errors';
 import type { Descriptor } from './descriptor';
 import { gzipMembers } from './gzip-members';
 import { LAYER_TAR, LAYER_TAR_GZIP, diffCompression } from './media-types';
+import type { RecentLayers } from './recent-layers';
 
 export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
 
@@ -27,6 +28,8 @@ export interface CompareDeps {
   content: ContentStores;
   /** gzip level of the layers written (1 fastest … 9 smallest) */
   gzipLevel: number;
+  /** where the tars of the layers written are kept for the Apply that may follow */
+  recent?: RecentLayers;
 }
 
 export interface CompareRequest {
@@ -63,21 +66,32 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
   }
 
   const diffId = createHash('sha256');
+  const recording = await deps.recent?.record();
   const hashed = async function* (): AsyncGenerator<Buffer> {
     for await (const chunk of Readable.from(tar(), { objectMode: false }) as AsyncIterable<Buffer>) {
       diffId.update(chunk);
+      await recording?.write(chunk);
       yield chunk;
     }
   };
   const body = compression === 'gzip' ? gzipMembers(hashed(), deps.gzipLevel, os.availableParallelism()) : hashed();
 
-  const content = deps.content(scopeOf(req, upper.topKey));
+  const scope = scopeOf(req, upper.topKey);
+  const content = deps.content(scope);
   const labels: Labels = { ...req.labels };
   const ref = req.ref || `strata-diff-${Date.now()}-${randomBytes(3).toString('base64url')}`;
-  const { digest, size } = await content.write(ref, body, () => {
-    if (compression === 'gzip') labels[UNCOMPRESSED_LABEL] = `sha256:${diffId.digest('hex')}`;
-    return labels;
-  });
+  let tarDigest = '';
+  const { digest, size } = await content
+    .write(ref, body, () => {
+      tarDigest = `sha256:${diffId.digest('hex')}`;
+      if (compression === 'gzip') labels[UNCOMPRESSED_LABEL] = tarDigest;
+      return labels;
+    })
+    .catch(async (err: unknown) => {
+      await recording?.discard();
+      throw err;
+    });
+  await recording?.keep(scope.namespace, digest, tarDigest);
   // The blob may have existed already, without the label (as the walking differ, set it then).
   if (compression === 'gzip' && (await content.labels(digest))[UNCOMPRESSED_LABEL] === undefined) {
     await content.setLabel(digest, UNCOMPRESSED_LABEL, labels[UNCOMPRESSED_LABEL]!);

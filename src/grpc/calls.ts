@@ -39,12 +39,16 @@ export function finishCall(sink: CallSink, op: string, fields: Record<string, un
   return { code: failure.code, details: failure.details };
 }
 
+/** Note adds fields to the log line of the call being handled: what the handler found out on the way. */
+export type Note = (fields: Record<string, unknown>) => void;
+
 /** unaryCall makes a unary handler of `handle`, logged and counted under `op`, with what `describe` picks from the request. */
-export function unaryCall(sink: CallSink, op: string, describe: Describe, handle: (request: Request, metadata: Metadata) => Promise<unknown>) {
+export function unaryCall(sink: CallSink, op: string, describe: Describe, handle: (request: Request, metadata: Metadata, note: Note) => Promise<unknown>) {
   return (call: ServerUnaryCall<Request, unknown>, callback: sendUnaryData<unknown>) => {
     const started = process.hrtime.bigint();
-    const fields = () => describe(call.request ?? {});
-    handle(call.request ?? {}, call.metadata).then(
+    const noted: Record<string, unknown> = {};
+    const fields = () => ({ ...describe(call.request ?? {}), ...noted });
+    handle(call.request ?? {}, call.metadata, (more) => Object.assign(noted, more)).then(
       (reply) => callback(finishCall(sink, op, fields(), started, undefined), reply),
       (err: unknown) => callback(finishCall(sink, op, fields(), started, err)),
     );

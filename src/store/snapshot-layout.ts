@@ -52,6 +52,10 @@ export class SnapshotLayout {
   limitFsDir(id: number): string {
     return path.join(this.snapshotDir(id), LIMIT_DIR, 'fs');
   }
+  /** recentLayersDir holds the tars of the layers the differ wrote last (see differ/recent-layers); emptied at start. */
+  recentLayersDir(): string {
+    return path.join(this.root, 'recent-layers');
+  }
   /** stagingDir holds snapshot dirs being built or deleted; whatever is left there at start goes. */
   stagingDir(): string {
     return path.join(this.root, 'staging');

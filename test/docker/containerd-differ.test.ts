@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { link, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, open, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -25,6 +25,7 @@ import { GrpcClient, type Message } from '../helpers/grpc-client';
 import { busyboxLayer, randomFilesLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
 import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
 import { packWithTarStream } from '../helpers/tar-build';
+import { treeDigest } from '../helpers/tree-digest';
 import { CTR17, RUNC, needContainerd } from '../helpers/tiers';
 
 const REF = (tag: string) => `docker.io/library/${tag}`;
@@ -110,7 +111,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
       const { diff } = (await diffs.call('Diff', request, 120_000)) as { diff: { digest: string; size: string } };
       const info = (await content.call('Info', { digest: diff.digest })).info as { labels: Record<string, string> };
       const tar = gunzipSync(await blob(diff.digest));
-      return { digest: diff.digest, diffId: info.labels['containerd.io/uncompressed']!, tar };
+      return { digest: diff.digest, size: diff.size, diffId: info.labels['containerd.io/uncompressed']!, tar };
     } finally {
       await snapshots.call('Remove', { snapshotter, key: viewKey });
     }
@@ -194,6 +195,57 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
       assert.equal(served.filter((l) => l.msg === 'request').length, 4, 'Strata wrote the diffs of its own snapshots');
       assert.equal(served.filter((l) => l.msg === 'request passed on').length, 2, "and passed overlayfs's on to the walking differ");
     });
+  });
+
+  it('applies the layer its diff just wrote from the tar it kept, once, in its namespace, and from the blob when that tar does not match', async () => {
+    const made = await diffOf('strata', 'changed-strata', 1_000_000_000);
+    const layer = { media_type: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: made.digest, size: made.size };
+    const parent = ((await snapshots.call('Stat', { snapshotter: 'strata', key: 'changed-strata' })).info as { parent: string }).parent;
+    const targets: string[] = [];
+    const applyInto = async (key: string) => {
+      targets.push(key);
+      const mounts = (await snapshots.call('Prepare', { snapshotter: 'strata', key, parent })).mounts as Array<{ options: string[] }>;
+      const { applied } = (await diffs.call('Apply', { diff: layer, mounts }, 60_000)) as { applied: { digest: string } };
+      const readFrom = (await strataLog()).filter((l) => l.op === 'Apply' && l.msg === 'request').at(-1)!.readFrom;
+      const upper = mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
+      return { digest: applied.digest, readFrom, tree: treeDigest(upper) };
+    };
+
+    const fromKept = await applyInto('applied-kept');
+    assert.equal(fromKept.readFrom, 'recent diff');
+    assert.equal(fromKept.digest, made.diffId);
+    const fromBlob = await applyInto('applied-blob');
+    assert.deepEqual(fromBlob, { ...fromKept, readFrom: 'content store' }, 'a kept tar serves one Apply; the next reads the blob and gives the same tree');
+
+    // A kept tar whose bytes changed is not trusted: its files go, and the blob is applied.
+    await diffOf('strata', 'changed-strata', 1_000_000_000);
+    const keptDir = path.join(strata.root, 'recent-layers');
+    for (const name of await readdir(keptDir)) {
+      const handle = await open(path.join(keptDir, name), 'r+');
+      await handle.write(Buffer.from('changed'), 0, 7, 700);
+      await handle.close();
+    }
+    assert.deepEqual(await applyInto('applied-after-change'), { ...fromKept, readFrom: 'content store' });
+
+    // Another namespace, whose content store lacks the blob, gets containerd's answer, not the kept tar.
+    await diffOf('strata', 'changed-strata', 1_000_000_000);
+    const other = { ns: 'differ-other', lease: 'differ-other-lease' };
+    const otherLeases = new GrpcClient(ctrd.address, 'leases', other.ns);
+    await otherLeases.call('Create', { id: other.lease, labels: {} });
+    otherLeases.close();
+    const otherSnapshots = new SnapshotClient(ctrd.address, other.ns, other.lease);
+    const otherDiffs = new GrpcClient(ctrd.address, 'diff', other.ns, other.lease);
+    try {
+      const mounts = (await otherSnapshots.call('Prepare', { snapshotter: 'strata', key: 'other-target', parent: '' })).mounts as Array<{ source: string }>;
+      const err = await otherDiffs.failure('Apply', { diff: layer, mounts });
+      assert.equal(err.code, 5, err.details);
+      assert.deepEqual(await readdir(mounts[0]!.source), [], 'nothing applied');
+      await otherSnapshots.call('Remove', { snapshotter: 'strata', key: 'other-target' });
+    } finally {
+      otherSnapshots.close();
+      otherDiffs.close();
+    }
+    for (const key of targets) await snapshots.call('Remove', { snapshotter: 'strata', key });
   });
 
   it('refuses a layer whose entry climbs out of the snapshot: InvalidArgument naming it, nothing written', async () => {
