@@ -43,7 +43,11 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     removeTree: treeRemover(run),
     sizeLimits: features.sizeLimits ? { loopFs: new LoopFilesystems(run, new KernelMounter(run)), defaultBytes: config.defaultSizeLimit } : undefined,
   });
-  const content = new ContainerdContent({ address: config.containerdAddress, leaseTtlMs: LEASE_TTL_MS });
+  const content = new ContainerdContent({
+    address: config.containerdAddress,
+    leaseTtlMs: LEASE_TTL_MS,
+    onContentRoot: (dir) => log.info({ contentDir: dir ?? null }, dir ? "layers are read from containerd's content directory where it holds them" : 'containerd names no content directory: layers are read through its Read call'),
+  });
   const recent = await RecentLayers.open(layout.recentLayersDir());
   const metrics = new Metrics({ store: 'snapshots', sample: async () => store.activity() });
   const status = { version: VERSION, command: 'snapshotter' as const, metrics, home: () => config.root };

@@ -9,10 +9,11 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { Metadata, credentials, status, type Client, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import type { ContentScope, ContentStore, ContentStores, WrittenBlob } from '../core/content';
+import type { BlobInfo, ContentScope, ContentStore, ContentStores, OpenBlob, WrittenBlob } from '../core/content';
 import type { Labels } from '../core/snapshots';
 import { AlreadyExistsError, FailedPreconditionError, InvalidArgumentError, NotFoundError, StrataError, UpstreamError } from '../errors';
 import { grpcService } from '../grpc/services';
+import { contentRootOf, openBlob, pluginsFilter } from './content-files';
 
 const NAMESPACE_HEADER = 'containerd-namespace';
 const LEASE_HEADER = 'containerd-lease';
@@ -32,13 +33,17 @@ export interface ContainerdContentOptions {
   address: string;
   /** how long a lease of ours keeps the blobs written under it */
   leaseTtlMs: number;
+  /** told once where containerd keeps its blobs (undefined: it named no directory) */
+  onContentRoot?: (root: string | undefined) => void;
 }
 
 /** ContainerdContent opens the clients once; `stores` gives a store per namespace and lease. */
 export class ContainerdContent {
   readonly #content: Client & Record<string, CallableFunction>;
   readonly #leases: Client & Record<string, CallableFunction>;
+  readonly #introspection: Client & Record<string, CallableFunction>;
   readonly #opts: ContainerdContentOptions;
+  #contentRoot: Promise<string | undefined> | undefined;
 
   constructor(opts: ContainerdContentOptions) {
     this.#opts = opts;
@@ -49,9 +54,27 @@ export class ContainerdContent {
     const Leases = grpcService('leases');
     this.#content = new Content(target, credentials.createInsecure(), channelOptions) as never;
     this.#leases = new Leases(target, credentials.createInsecure(), { ...channelOptions, channelOverride: this.#content.getChannel() }) as never;
+    const Introspection = grpcService('introspection');
+    this.#introspection = new Introspection(target, credentials.createInsecure(), { ...channelOptions, channelOverride: this.#content.getChannel() }) as never;
   }
 
-  readonly stores: ContentStores = (scope) => new ContainerdContentStore(this.#content, this.#leases, scope, this.#opts.leaseTtlMs);
+  readonly stores: ContentStores = (scope) => new ContainerdContentStore(this.#content, this.#leases, scope, this.#opts.leaseTtlMs, () => this.#discoverContentRoot());
+
+  /**
+   * discoverContentRoot asks containerd once where its content plugin keeps blobs; a failed
+   * answer is asked again next time (containerd may have been restarting).
+   */
+  #discoverContentRoot(): Promise<string | undefined> {
+    this.#contentRoot ??= new Promise<string | undefined>((resolve) =>
+      this.#introspection.Plugins!(pluginsFilter, (err: ServiceError | null, reply: Parameters<typeof contentRootOf>[0]) => {
+        if (err) this.#contentRoot = undefined;
+        const root = err ? undefined : contentRootOf(reply);
+        if (!err) this.#opts.onContentRoot?.(root);
+        resolve(root);
+      }),
+    );
+    return this.#contentRoot;
+  }
 
   close(): void {
     this.#content.close();
@@ -66,9 +89,16 @@ class ContainerdContentStore implements ContentStore {
     readonly leases: Client & Record<string, CallableFunction>,
     readonly scope: ContentScope,
     readonly leaseTtlMs: number,
+    readonly contentRoot: () => Promise<string | undefined>,
   ) {}
 
-  async *read(digest: string): AsyncIterable<Buffer> {
+  async read(digest: string): Promise<OpenBlob> {
+    const root = await this.contentRoot();
+    const file = root && (await openBlob(root, digest, (await this.info(digest)).size));
+    return file ? { bytes: file, from: 'file' } : { bytes: this.#stream(digest), from: 'service' };
+  }
+
+  async *#stream(digest: string): AsyncIterable<Buffer> {
     const call = this.content.Read!({ digest, offset: '0', size: '0' }, this.#metadata()) as AsyncIterable<{ data: Buffer }> & { cancel(): void };
     let finished = false;
     try {
@@ -136,9 +166,9 @@ class ContainerdContentStore implements ContentStore {
     }
   }
 
-  async labels(digest: string): Promise<Labels> {
-    const reply = await this.#unary<{ info: { labels: Labels } }>(this.content, 'Info', { digest }, `reading the labels of blob ${digest}`);
-    return reply.info.labels;
+  async info(digest: string): Promise<BlobInfo> {
+    const reply = await this.#unary<{ info: { size: string; labels: Labels } }>(this.content, 'Info', { digest }, `looking up blob ${digest}`);
+    return { size: Number(reply.info.size), labels: reply.info.labels };
   }
 
   async setLabel(digest: string, key: string, value: string): Promise<void> {

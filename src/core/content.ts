@@ -12,17 +12,29 @@ export interface WrittenBlob {
   size: number;
 }
 
+/** BlobInfo is what the store says of a blob it holds. */
+export interface BlobInfo {
+  size: number;
+  labels: Labels;
+}
+
+/** OpenBlob is a blob's bytes, and whether they come from its file or through the store's service. */
+export interface OpenBlob {
+  bytes: AsyncIterable<Buffer>;
+  from: 'file' | 'service';
+}
+
 export interface ContentStore {
-  /** read streams a blob's bytes; NotFoundError when there is no such blob. */
-  read(digest: string): AsyncIterable<Buffer>;
+  /** read opens a blob; NotFoundError when there is no such blob. */
+  read(digest: string): Promise<OpenBlob>;
   /**
    * write stores `data` as one blob through the ingest `ref` (starting it over if a crashed
    * writer left some), then commits it with the labels `labels()` gives once every byte is out;
    * a blob that already exists counts as written (and keeps its labels).
    */
   write(ref: string, data: AsyncIterable<Buffer>, labels: () => Labels): Promise<WrittenBlob>;
-  /** labels returns a blob's labels; NotFoundError when there is no such blob. */
-  labels(digest: string): Promise<Labels>;
+  /** info describes a blob; NotFoundError when there is no such blob. */
+  info(digest: string): Promise<BlobInfo>;
   /** setLabel sets one label of a blob. */
   setLabel(digest: string, key: string, value: string): Promise<void>;
 }

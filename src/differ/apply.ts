@@ -1,6 +1,7 @@
 /**
- * Apply for mounts this store handed out: a layer from containerd's content store extracted
- * into an active snapshot's empty directory with Strata's own extractor (every escape refused,
+ * Apply for mounts this store handed out: a layer from containerd's content store (or the tar
+ * kept by the diff that just wrote it, see recent-layers) extracted into an active snapshot's
+ * empty directory with Strata's own extractor (every escape refused,
  * bounded memory) under containerd's applier's rules (see ApplyOptions.rules): whiteouts in
  * overlay's form when the snapshot has parents and carried out when it has none, as containerd
  * does on overlay and on a bind mount, and implied directories copied from the parents. Returns the
@@ -41,10 +42,10 @@ export interface ApplyRequest {
 
 const IDENTITY = new IdMapping();
 
-/** Applied describes the tar applied, and says whether it was read from containerd's blob or from the tar kept by the diff that made it. */
+/** Applied describes the tar applied, and says where it was read: the tar kept by the diff that made it, or the blob, from its file or through containerd's Read. */
 export interface Applied {
   applied: Descriptor;
-  readFrom: 'content store' | 'recent diff';
+  readFrom: 'recent diff' | 'content file' | 'content service';
 }
 
 /** applyLayer extracts `layer` into the snapshot `mounts` show and describes what it applied. */
@@ -66,7 +67,7 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
   if (kept) {
     try {
       // Only while containerd holds the blob for this namespace: the answer must be the one the blob gives.
-      await content.labels(req.layer.digest);
+      await content.info(req.layer.digest);
       applied = await extract(kept.bytes(), dir, parents).catch(() => undefined);
       if (applied?.digest !== kept.diffId) {
         applied = undefined;
@@ -77,8 +78,9 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
     }
   }
   if (!applied) {
-    readFrom = 'content store';
-    applied = await extract(decompressed(content.read(req.layer.digest)), dir, parents);
+    const blob = await content.read(req.layer.digest);
+    readFrom = blob.from === 'file' ? 'content file' : 'content service';
+    applied = await extract(decompressed(blob.bytes), dir, parents);
   }
   if (req.syncFs) await deps.syncFs(dir);
   return { applied, readFrom };

@@ -93,7 +93,7 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
     });
   await recording?.keep(scope.namespace, digest, tarDigest);
   // The blob may have existed already, without the label (as the walking differ, set it then).
-  if (compression === 'gzip' && (await content.labels(digest))[UNCOMPRESSED_LABEL] === undefined) {
+  if (compression === 'gzip' && (await content.info(digest)).labels[UNCOMPRESSED_LABEL] === undefined) {
     await content.setLabel(digest, UNCOMPRESSED_LABEL, labels[UNCOMPRESSED_LABEL]!);
   }
   return { mediaType: compression === 'gzip' ? LAYER_TAR_GZIP : LAYER_TAR, digest, size };

@@ -1,6 +1,6 @@
 /**
  * containerd's gRPC services from our own .proto files (loaded at run time): the ones Strata
- * serves (snapshots, diff) and the ones it calls on containerd (content, leases).
+ * serves (snapshots, diff) and the ones it calls on containerd (content, leases, introspection).
  */
 import path from 'node:path';
 import { loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
@@ -14,6 +14,7 @@ const SERVICES = {
   diff: ['diff.proto', 'containerd.services.diff.v1.Diff'],
   content: ['content.proto', 'containerd.services.content.v1.Content'],
   leases: ['leases.proto', 'containerd.services.leases.v1.Leases'],
+  introspection: ['introspection.proto', 'containerd.services.introspection.v1.Introspection'],
 } as const;
 
 const loaded = new Map<string, ServiceClientConstructor>();

@@ -22,7 +22,7 @@ import { readTar } from '../../src/archive/tar/reader';
 import { TestContainerd } from '../helpers/containerd';
 import { eventually } from '../helpers/eventually';
 import { GrpcClient, type Message } from '../helpers/grpc-client';
-import { busyboxLayer, randomFilesLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
+import { busyboxLayer, randomFilesLayer, smallFileLayer, tarDirectory, writeImageArchive } from '../helpers/image-archive';
 import { SnapshotClient, SnapshotterProcess } from '../helpers/snapshotter-process';
 import { packWithTarStream } from '../helpers/tar-build';
 import { treeDigest } from '../helpers/tree-digest';
@@ -76,17 +76,18 @@ async function entries(tar: Buffer, freshSince?: bigint): Promise<string[]> {
 }
 
 describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() }, () => {
-  const w = { dir: '', image: '', big: '' };
+  const w = { dir: '', image: '', big: '', base: '' };
   let strata: SnapshotterProcess;
   let ctrd: TestContainerd;
   let snapshots: SnapshotClient;
   let diffs: GrpcClient;
   let content: GrpcClient;
 
-  const startStrata = async () => {
-    strata = new SnapshotterProcess(w.dir, { containerdAddress: ctrd.address });
+  const startStrata = async (hiddenDir?: string) => {
+    strata = new SnapshotterProcess(w.dir, { containerdAddress: ctrd.address, hiddenDir });
     await strata.start();
   };
+  const appliesReadFrom = async () => (await strataLog()).filter((l) => l.op === 'Apply' && l.msg === 'request').map((l) => l.readFrom);
   const strataLog = async () => (await readFile(strata.logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   /** blob reads a whole blob from containerd's content store. */
@@ -119,7 +120,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
 
   before(async () => {
     w.dir = await mkdtemp(path.join(os.tmpdir(), 'strata-ctrd-diff-'));
-    const base = await busyboxLayer(path.join(w.dir, 'busybox.tar'));
+    const base = (w.base = await busyboxLayer(path.join(w.dir, 'busybox.tar')));
     w.image = await writeImageArchive(path.join(w.dir, 'image.tar'), 'differ:strata', [base, await dataLayer(w.dir)]);
     const files = await randomFilesLayer(path.join(w.dir, 'files.tar'), 'files', { dirs: 8, filesPerDir: 25, fileSize: 1 << 20 });
     w.big = await writeImageArchive(path.join(w.dir, 'big.tar'), 'bigdiff:strata', [base, files]);
@@ -148,8 +149,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
 
   it('unpacks an import through its Apply, into the tree overlayfs and the walking applier give', async () => {
     await eventually(async () => {
-      const applies = (await strataLog()).filter((l) => l.op === 'Apply' && l.msg === 'request');
-      assert.equal(applies.length, 2, 'both layers of the image were applied by Strata');
+      assert.deepEqual(await appliesReadFrom(), ['content file', 'content file'], "both layers of the image were applied by Strata, read from containerd's content directory");
     });
     const look = 'cd /data && find . | sort | xargs stat -c "%n %A %u:%g %s %Y %h"; cat c opq/o1';
     const seen = await Promise.all(SNAPSHOTTERS.map((s) => ctrd.ctrRun(REF('differ:strata'), `look-${s}`, ['/bin/sh', '-c', look], { snapshotter: s })));
@@ -206,7 +206,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
       targets.push(key);
       const mounts = (await snapshots.call('Prepare', { snapshotter: 'strata', key, parent })).mounts as Array<{ options: string[] }>;
       const { applied } = (await diffs.call('Apply', { diff: layer, mounts }, 60_000)) as { applied: { digest: string } };
-      const readFrom = (await strataLog()).filter((l) => l.op === 'Apply' && l.msg === 'request').at(-1)!.readFrom;
+      const readFrom = (await appliesReadFrom()).at(-1);
       const upper = mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
       return { digest: applied.digest, readFrom, tree: treeDigest(upper) };
     };
@@ -215,7 +215,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     assert.equal(fromKept.readFrom, 'recent diff');
     assert.equal(fromKept.digest, made.diffId);
     const fromBlob = await applyInto('applied-blob');
-    assert.deepEqual(fromBlob, { ...fromKept, readFrom: 'content store' }, 'a kept tar serves one Apply; the next reads the blob and gives the same tree');
+    assert.deepEqual(fromBlob, { ...fromKept, readFrom: 'content file' }, 'a kept tar serves one Apply; the next reads the blob and gives the same tree');
 
     // A kept tar whose bytes changed is not trusted: its files go, and the blob is applied.
     await diffOf('strata', 'changed-strata', 1_000_000_000);
@@ -225,7 +225,7 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
       await handle.write(Buffer.from('changed'), 0, 7, 700);
       await handle.close();
     }
-    assert.deepEqual(await applyInto('applied-after-change'), { ...fromKept, readFrom: 'content store' });
+    assert.deepEqual(await applyInto('applied-after-change'), { ...fromKept, readFrom: 'content file' });
 
     // Another namespace, whose content store lacks the blob, gets containerd's answer, not the kept tar.
     await diffOf('strata', 'changed-strata', 1_000_000_000);
@@ -264,6 +264,21 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
       assert.ok(!(await readdir(dir)).includes('escaped'), `nothing written in ${dir}`);
     }
     await snapshots.call('Remove', { snapshotter: 'strata', key: 'hostile-target' });
+  });
+
+  it("reads layers through containerd's Read when containerd's content directory is out of its sight", async () => {
+    await strata.kill('SIGTERM');
+    await startStrata(path.join(ctrd.root, 'io.containerd.content.v1.content'));
+    try {
+      const layer = await smallFileLayer(path.join(w.dir, 'unseen.tar'), 'unseen/file', 'read through Read\n');
+      await ctrd.ctr(['images', 'import', '--snapshotter', 'strata', await writeImageArchive(path.join(w.dir, 'unseen-image.tar'), 'unseen:strata', [w.base, layer])]);
+      assert.equal((await appliesReadFrom()).at(-1), 'content service');
+      const seen = await ctrd.ctrRun(REF('unseen:strata'), 'unseen-reader', ['cat', '/unseen/file'], { snapshotter: 'strata' });
+      assert.equal(seen.stdout, 'read through Read\n');
+    } finally {
+      await strata.kill('SIGTERM');
+      await startStrata();
+    }
   });
 
   it('leaves no blob behind when killed in the middle of a diff, and the retried diff works', async () => {

@@ -17,12 +17,16 @@ export type { CallError };
 export class SnapshotterProcess extends CliProcess {
   readonly root: string;
 
-  /** `args` are further flags of `strata snapshotter`, e.g. ['--default-size-limit', '32M'] */
-  constructor(readonly dir: string, options: { socket?: string; root?: string; containerdAddress?: string; args?: readonly string[] } = {}) {
+  /**
+   * `args` are further flags of `strata snapshotter`, e.g. ['--default-size-limit', '32M'];
+   * `hiddenDir` is a directory the process sees empty (an empty tmpfs over it in a mount namespace of its own).
+   */
+  constructor(readonly dir: string, options: { socket?: string; root?: string; containerdAddress?: string; args?: readonly string[]; hiddenDir?: string } = {}) {
     const socket = options.socket ?? path.join(dir, 'snapshotter.sock');
     const root = options.root ?? path.join(dir, 'root');
     const containerd = options.containerdAddress ? ['--containerd-address', options.containerdAddress] : [];
-    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', ...containerd, ...(options.args ?? [])]);
+    const hiding = options.hiddenDir ? ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs tmpfs "$0" && exec "$@"', options.hiddenDir] : [];
+    super(socket, path.join(dir, 'snapshotter.log'), ['snapshotter', '--socket', socket, '--root', root, '--log-level', 'debug', ...containerd, ...(options.args ?? [])], hiding);
     this.root = root;
   }
 }

@@ -97,16 +97,19 @@ export function requestOversized(socket: string, urlPath: string, body: Buffer):
 export class CliProcess {
   #child?: ChildProcess;
 
+  /** `launcher` is a command that runs the rest of the line after setting something up (it must exec, keeping the pid). */
   constructor(
     readonly socket: string,
     readonly logFile: string,
     readonly args: readonly string[],
+    readonly launcher: readonly string[] = [],
   ) {}
 
   /** start runs the command and waits until it answers on its socket. */
   async start(): Promise<void> {
     const log = createWriteStream(this.logFile, { flags: 'a' });
-    const child = spawn(process.execPath, [...SERVE_NODE_ARGS, CLI, ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...rest] = [...this.launcher, process.execPath, ...SERVE_NODE_ARGS, CLI, ...this.args];
+    const child = spawn(command!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.pipe(log, { end: false });
     child.stderr!.pipe(log, { end: false });
     this.#child = child;
