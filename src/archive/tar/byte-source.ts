@@ -23,6 +23,7 @@ export class ByteSource {
     };
   }
 
+  /** fill takes the next chunk once the buffered bytes are used up; it tells whether there was one. */
   async #fill(): Promise<boolean> {
     if (this.#done) return false;
     const r = await this.#it.next();
@@ -30,22 +31,47 @@ export class ByteSource {
       this.#done = true;
       return false;
     }
-    this.#buf = this.#buf.length ? Buffer.concat([this.#buf, r.value]) : r.value;
+    this.#buf = r.value;
     return true;
   }
 
-  /** readExact returns exactly n bytes, or null if the input ended cleanly before any byte. */
+  /**
+   * readExact returns exactly n bytes, or null if the input ended cleanly before any byte. Bytes
+   * that lie in one chunk are not copied; a block that spans chunks is put together from its
+   * pieces alone (joining whole chunks copied most of a stream's bytes once more).
+   */
   async readExact(n: number): Promise<Buffer | null> {
-    while (this.#buf.length < n) {
-      if (!(await this.#fill())) {
-        if (this.#buf.length === 0) return null;
-        throw new InvalidArchiveError('tar stream ended in the middle of a block (truncated)');
-      }
+    if (n === 0) return this.#take(0);
+    while (this.#buf.length === 0) if (!(await this.#fill())) return null;
+    if (this.#buf.length >= n) return this.#take(n);
+    const out = Buffer.allocUnsafe(n);
+    let have = 0;
+    while (have < n) {
+      if (this.#buf.length === 0 && !(await this.#fill())) throw new InvalidArchiveError('tar stream ended in the middle of a block (truncated)');
+      const piece = this.#take(Math.min(n - have, this.#buf.length));
+      piece.copy(out, have);
+      have += piece.length;
     }
+    return out;
+  }
+
+  #take(n: number): Buffer {
     const out = this.#buf.subarray(0, n);
     this.#buf = this.#buf.subarray(n);
     this.position += n;
     return out;
+  }
+
+  /**
+   * takeBuffered returns the next n bytes (with `upTo`, the next 1 to n) when they are buffered
+   * already, without waiting, and undefined otherwise; reading them then takes readExact or
+   * readUpTo. Most reads of a stream find their bytes in the chunk at hand: none pays for a
+   * promise then.
+   */
+  takeBuffered(n: number, { upTo = false } = {}): Buffer | undefined {
+    if (n === 0 && !upTo) return this.#take(0);
+    if (this.#buf.length === 0 || (!upTo && this.#buf.length < n)) return undefined;
+    return this.#take(Math.min(n, this.#buf.length));
   }
 
   /** readUpTo returns between 1 and max bytes without copying; it throws at an early end. */
@@ -53,11 +79,7 @@ export class ByteSource {
     if (this.#buf.length === 0 && !(await this.#fill())) {
       throw new InvalidArchiveError('tar stream ended in the middle of an entry (truncated)');
     }
-    const n = Math.min(max, this.#buf.length);
-    const out = this.#buf.subarray(0, n);
-    this.#buf = this.#buf.subarray(n);
-    this.position += n;
-    return out;
+    return this.#take(Math.min(max, this.#buf.length));
   }
 
   async skip(n: number): Promise<void> {

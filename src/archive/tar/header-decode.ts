@@ -12,25 +12,31 @@ function cstring(buf: Buffer, off: number, len: number): string {
   return buf.toString('latin1', off, end === -1 || end > off + len ? off + len : end);
 }
 
-/** checksumsOf returns a block's checksum with bytes read unsigned, and read signed (as old Sun tar summed). */
-function checksumsOf(block: Buffer): [number, number] {
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 32 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return [unsigned, signed];
-}
+// The checksum field itself counts as eight spaces.
+const CHECKSUM_OFFSET = 148;
+const CHECKSUM_LENGTH = 8;
 
-/** checksumOk tells whether a block's stored checksum matches either way of summing it. */
+/**
+ * checksumOk tells whether a block's stored checksum matches either way of summing it: bytes
+ * read unsigned, or signed (as old Sun tar summed). One pass: the signed sum is the unsigned one
+ * less 256 for each byte above 127.
+ */
 export function checksumOk(block: Buffer): boolean {
+  let unsigned = CHECKSUM_LENGTH * 0x20;
+  let high = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    if (i === CHECKSUM_OFFSET) i += CHECKSUM_LENGTH;
+    const b = block[i]!;
+    unsigned += b;
+    if (b > 127) high++;
+  }
+  let stored: number;
   try {
-    return checksumsOf(block).includes(parseNumeric(block, 148, 8, 'checksum'));
+    stored = parseNumeric(block, CHECKSUM_OFFSET, CHECKSUM_LENGTH, 'checksum');
   } catch {
     return false;
   }
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 /** isZeroBlock tells whether a block is all zeros (end-of-archive marker). */
@@ -70,6 +76,11 @@ export function headerName(block: Buffer): string {
  */
 export function decodeHeader(block: Buffer): RawHeader {
   if (!checksumOk(block)) throw new InvalidArchiveError('tar header checksum mismatch (not a tar stream, or corrupted)');
+  return decodeFields(block);
+}
+
+/** decodeFields is decodeHeader for a block whose checksum the caller checked already. */
+export function decodeFields(block: Buffer): RawHeader {
   const magic = block.toString('latin1', 257, 263);
   const typeflag = String.fromCharCode(block[156]!);
   const header: RawHeader = {

@@ -18,11 +18,29 @@ export function parseNumeric(buf: Buffer, off: number, len: number, what = 'nume
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new InvalidArchiveError(`its ${what} field holds a base-256 number too large to use`);
     return Number(value);
   }
-  const nul = buf.indexOf(0, off);
-  const text = buf.toString('latin1', off, nul === -1 || nul > off + len ? off + len : nul).replace(/[ \0]+$/, '').trim();
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new InvalidArchiveError(`its ${what} field holds ${JSON.stringify(text)}, not an octal number`);
-  return parseInt(text, 8);
+  // Byte by byte, without a string per field: a layer of 10k entries has 80k of these fields.
+  let end = off + len;
+  for (let i = off; i < end; i++) {
+    if (buf[i] === 0) {
+      end = i;
+      break;
+    }
+  }
+  let start = off;
+  while (start < end && isBlank(buf[start]!)) start++;
+  while (end > start && isBlank(buf[end - 1]!)) end--;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = buf[i]! - 0x30;
+    if (digit < 0 || digit > 7) throw new InvalidArchiveError(`its ${what} field holds ${JSON.stringify(buf.toString('latin1', start, end))}, not an octal number`);
+    value = value * 8 + digit;
+  }
+  return value;
+}
+
+/** isBlank tells whether a latin1 byte is one String.prototype.trim removes (tab to CR, space, NBSP), as Go's reader trims fields. */
+function isBlank(b: number): boolean {
+  return b === 0x20 || (b >= 0x09 && b <= 0x0d) || b === 0xa0;
 }
 
 /**

@@ -7,7 +7,7 @@ import { InvalidArchiveError } from '../../errors';
 import { toUtf8 } from '../entry-path';
 import { ByteSource } from './byte-source';
 import { BLOCK, MAX_EXTENSION_SIZE, padding, type TarEntry } from './entry';
-import { checksumOk, decodeHeader, headerName, isZeroBlock, type RawHeader } from './header-decode';
+import { checksumOk, decodeFields, headerName, isZeroBlock, type RawHeader } from './header-decode';
 import { fromPax, parsePax, pendingName, type Extensions } from './pax-parse';
 import { checkSparse, readGnuSparseExtensions, readSparseMapFromData } from './sparse';
 
@@ -20,7 +20,7 @@ export interface ReadEntry {
 
 async function readExtension(src: ByteSource, size: number, what: string): Promise<Buffer> {
   if (size > MAX_EXTENSION_SIZE) throw new InvalidArchiveError(`${what} of ${size} bytes is too large`);
-  const data = await src.readExact(size + padding(size));
+  const data = src.takeBuffered(size + padding(size)) ?? (await src.readExact(size + padding(size)));
   if (!data) throw new InvalidArchiveError(`tar stream ended inside a ${what} (truncated)`);
   return Buffer.from(data.subarray(0, size));
 }
@@ -50,7 +50,8 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
     const at = src.position;
     let block: Buffer | null;
     try {
-      block = await src.readExact(BLOCK);
+      // Most headers are in the chunk at hand: no promise for them.
+      block = src.takeBuffered(BLOCK) ?? (await src.readExact(BLOCK));
     } catch (err) {
       if (err instanceof InvalidArchiveError) throw nameless('tar stream ended inside a header', at, previous);
       throw err;
@@ -72,7 +73,7 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
     // An extension header is named by its own name, an entry by the name it will end up with.
     let name = isExtension ? headerName(block) : pendingName(ext, headerName(block));
     try {
-      const raw = decodeHeader(block);
+      const raw = decodeFields(block);
       if (isExtension) {
         await readExtensionHeader(src, raw, ext);
         continue;
@@ -86,7 +87,7 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
       const data = async function* (): AsyncGenerator<Buffer> {
         try {
           while (taken < remaining) {
-            const chunk = await src.readUpTo(remaining - taken);
+            const chunk = src.takeBuffered(remaining - taken, { upTo: true }) ?? (await src.readUpTo(remaining - taken));
             taken += chunk.length;
             yield chunk;
           }
@@ -96,7 +97,8 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
       };
       yield { entry, data };
       if (taken < remaining) await src.skip(remaining - taken);
-      await src.skip(padding(HEADER_ONLY.has(raw.typeflag) ? 0 : storedSize));
+      const pad = padding(HEADER_ONLY.has(raw.typeflag) ? 0 : storedSize);
+      if (!src.takeBuffered(pad)) await src.skip(pad);
     } catch (err) {
       throw named(err, name);
     }
