@@ -11,6 +11,7 @@ import type { CorpusImage } from './corpus/images';
 import { describeSamples, flushDirtyPages, interleave, repeat, timeMs, type Comparison, type Target } from './measure';
 import type { BenchmarkGroup, Profile } from './options';
 import { StrataLog, peakRssMiB, resetPeakRss, rssMiB, type RequestTotals } from './process-stats';
+import { LINGER_MS } from '../src/sys/lingering-log';
 
 export const SIDES = ['strata', 'overlay2'] as const;
 export type SideName = (typeof SIDES)[number];
@@ -58,7 +59,8 @@ export class DockerBench {
     readonly profile: Profile,
     readonly progress: (line: string) => void,
   ) {
-    this.#strataLog = new StrataLog(path.join(daemons.strata.base, 'strata.log'));
+    // Untimed: the wait for what Strata logged during a sample to reach the file.
+    this.#strataLog = new StrataLog(path.join(daemons.strata.base, 'strata.log'), 5 * LINGER_MS);
   }
 
   get #strataPid(): number {

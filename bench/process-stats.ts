@@ -39,9 +39,11 @@ export type RequestTotals = Record<string, { count: number; totalMs: number }>;
  */
 export class StrataLog {
   #offset = 0;
-  constructor(readonly file: string) {}
+  /** `settleMs`: how long a line may take to reach the file (strata serve holds lines for up to LINGER_MS) */
+  constructor(readonly file: string, readonly settleMs = 0) {}
 
   async #readNew(): Promise<string> {
+    if (this.settleMs > 0) await new Promise((resolve) => setTimeout(resolve, this.settleMs));
     const fh = await open(this.file, 'r');
     try {
       const { size } = await fh.stat();

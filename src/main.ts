@@ -7,6 +7,7 @@ import { Layout } from './store/layout';
 import { DriverSession, type OpenStore } from './graphdriver/session';
 import { run } from './sys/exec';
 import { createLogger, type Logger } from './sys/log';
+import { LingeringDestination } from './sys/lingering-log';
 import { exitOnSignals } from './sys/shutdown';
 import { readMountInfo } from './sys/mountinfo';
 import { KernelMounter } from './sys/mounter';
@@ -54,7 +55,7 @@ export function openStoreWith(log: Logger, settings: Pick<Config, 'idleUnmountMs
 
 /** serve runs the plugin until SIGTERM/SIGINT. Mounts stay: running containers keep their root. */
 export async function serve(config: Config): Promise<void> {
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, destination: new LingeringDestination() });
   const stores = openStoreWith(log, config);
   const session = new DriverSession(config.stateDir, stores.open, log);
   try {
@@ -67,6 +68,8 @@ export async function serve(config: Config): Promise<void> {
   await listenOnSocket(app, config.socket);
   const metricsServer = config.metricsAddress && (await startMetricsServer(metrics, config.metricsAddress, log));
   log.info({ socket: config.socket, version: VERSION }, 'strata is listening');
+  // Start-up's lines go out now, not LINGER_MS later.
+  log.flush();
   exitOnSignals(log, async () => {
     if (metricsServer) await closeMetricsServer(metricsServer);
     await app.close();
