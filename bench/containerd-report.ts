@@ -31,6 +31,13 @@ const SHORT: Record<CtrdSideName, string> = { 'strata-differ': 's+d', strata: 's
 const HEADS: Record<CtrdSideName, string> = { 'strata-differ': 'strata+differ', strata: 'strata', overlayfs: 'overlayfs', overlay2: 'overlay2', [GZIP6_SIDE]: 'gzip 6' };
 const RATIOS: Array<[CtrdSideName, CtrdSideName]> = [['strata-differ', 'overlay2'], ['strata', 'overlay2'], ['overlayfs', 'overlay2'], ['strata-differ', 'overlayfs'], ['strata-differ', 'strata']];
 /** the order of Strata's calls in the breakdown: the commit's own work first */
+/** STAGE_LABELS name the stages a Diff logs (they overlap: together they exceed the Diff). */
+const STAGE_LABELS: Record<string, string> = {
+  tar: 'walk, tar, digest (main thread)',
+  gzip: 'gzip (thread pool, members summed)',
+  write: 'content write (sending, containerd)',
+};
+
 const OPS = ['Diff', 'Apply', 'Prepare', 'Commit', 'Mounts', 'View', 'Stat', 'Remove', 'Usage', 'List'];
 
 type Row = Report['results'][number] & { bars?: Array<{ measured: CtrdSideName; baseline: CtrdSideName; target: { maxRatio: number; text: string } }> };
@@ -97,10 +104,12 @@ function formatCommitBreakdown(extras: ContainerdExtras | undefined): string[] {
   if (sides.length === 0) return [];
   const of = (side: CtrdSideName) => samples.filter((s) => s.side === side);
   const seen = new Set(samples.flatMap((s) => Object.keys(s.requests)));
-  const ops = [...OPS.filter((op) => seen.has(op)), ...[...seen].filter((op) => !OPS.includes(op)).sort()];
+  const stagesOf = (op: string) => [...seen].filter((key) => key.startsWith(`${op}: `));
+  const calls = [...OPS.filter((op) => seen.has(op)), ...[...seen].filter((key) => !OPS.includes(key) && !key.includes(': ')).sort()];
+  const ops = calls.flatMap((op) => [op, ...stagesOf(op)]);
   const col = (f: (side: CtrdSideName) => string) => sides.map((s) => f(s).padStart(16)).join(' ');
   const opMs = (s: CommitSample, op: string) => s.requests[op]?.totalMs ?? 0;
-  const inside = (s: CommitSample) => Object.values(s.requests).reduce((sum, t) => sum + t.totalMs, 0);
+  const inside = (s: CommitSample) => Object.entries(s.requests).reduce((sum, [key, t]) => (key.includes(': ') ? sum : sum + t.totalMs), 0);
   const lines = [
     '',
     'where a docker commit\'s time goes on the strata differ side (median per commit, ms, from Strata\'s log; calls × count)',
@@ -109,7 +118,9 @@ function formatCommitBreakdown(extras: ContainerdExtras | undefined): string[] {
   ];
   for (const op of ops) {
     const count = (s: CtrdSideName) => median(of(s).map((x) => x.requests[op]?.count ?? 0));
-    lines.push(`${`  ${op}`.padEnd(44)} ${col((s) => `${whole(median(of(s).map((x) => opMs(x, op))))} ×${count(s)}`)}`);
+    const stage = STAGE_LABELS[op.slice(op.indexOf(': ') + 2)];
+    if (op.includes(': ')) lines.push(`${`    ${stage ?? op}`.padEnd(44)} ${col((s) => whole(median(of(s).map((x) => opMs(x, op)))))}`);
+    else lines.push(`${`  ${op}`.padEnd(44)} ${col((s) => `${whole(median(of(s).map((x) => opMs(x, op))))} ×${count(s)}`)}`);
   }
   lines.push(`${'  outside Strata (dockerd, containerd, CLI)'.padEnd(44)} ${col((s) => whole(median(of(s).map((x) => x.ms - inside(x)))))}`);
   const blob = (s: CtrdSideName) => of(s).find((x) => x.blob)?.blob;

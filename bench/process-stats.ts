@@ -28,7 +28,8 @@ export function rssMiB(pid: number): number {
 
 /**
  * RequestTotals are Strata's own request durations by operation, from its log; a call Strata
- * left to containerd's next implementation (the walking differ) counts as `<op> passed on`.
+ * left to containerd's next implementation (the walking differ) counts as `<op> passed on`,
+ * and the stages a call logs count as `<op>: <stage>`.
  */
 export type RequestTotals = Record<string, { count: number; totalMs: number }>;
 
@@ -68,11 +69,16 @@ export class StrataLog {
     for (const line of (await this.#readNew()).split('\n')) {
       const passedOn = line.includes('"msg":"request passed on"');
       if (!passedOn && !line.includes('"msg":"request"')) continue;
-      const { op, ms } = JSON.parse(line) as { op?: string; ms?: number };
+      const { op, ms, stagesMs } = JSON.parse(line) as { op?: string; ms?: number; stagesMs?: Record<string, number> };
       if (!op || typeof ms !== 'number') continue;
-      const t = (into[passedOn ? `${op} passed on` : op] ??= { count: 0, totalMs: 0 });
-      t.count++;
-      t.totalMs = Math.round((t.totalMs + ms) * 10) / 10;
+      const add = (key: string, value: number) => {
+        const t = (into[key] ??= { count: 0, totalMs: 0 });
+        t.count++;
+        t.totalMs = Math.round((t.totalMs + value) * 10) / 10;
+      };
+      add(passedOn ? `${op} passed on` : op, ms);
+      // A Diff's stages, as `Diff: tar` and so on (they overlap, so they add up to more than the call).
+      for (const [stage, stageMs] of Object.entries(stagesMs ?? {})) add(`${op}: ${stage}`, stageMs);
     }
     return into;
   }

@@ -41,10 +41,10 @@ export function diffService(deps: DiffServiceDeps): UntypedServiceImplementation
       note({ readFrom });
       return { applied: descriptorMessage(applied) };
     }),
-    Diff: unaryCall(sink, 'Diff', logFields, async (r, metadata) => {
+    Diff: unaryCall(sink, 'Diff', logFields, async (r, metadata, note) => {
       const q = parseRequest(DiffRequest, r);
       const epoch = q.source_date_epoch;
-      const diff = await compareLayers(deps, {
+      const { diff, tarBytes, stagesMs } = await compareLayers(deps, {
         lower: q.left,
         upper: q.right,
         mediaType: q.media_type,
@@ -54,6 +54,7 @@ export function diffService(deps: DiffServiceDeps): UntypedServiceImplementation
         namespace: header(metadata, 'containerd-namespace'),
         lease: header(metadata, 'containerd-lease'),
       });
+      note({ tarBytes, blobBytes: diff.size, stagesMs });
       return { diff: descriptorMessage(diff) };
     }),
   };

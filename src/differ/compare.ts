@@ -20,6 +20,7 @@ import type { Descriptor } from './descriptor';
 import { gzipMembers } from './gzip-members';
 import { LAYER_TAR, LAYER_TAR_GZIP, diffCompression } from './media-types';
 import type { RecentLayers } from './recent-layers';
+import { StageTimes } from './stage-times';
 
 export const UNCOMPRESSED_LABEL = 'containerd.io/uncompressed';
 
@@ -44,8 +45,15 @@ export interface CompareRequest {
   lease?: string;
 }
 
+/** Compared describes the blob written, the size of its tar, and where the time went. */
+export interface Compared {
+  diff: Descriptor;
+  tarBytes: number;
+  stagesMs: ReturnType<StageTimes['ms']>;
+}
+
 /** compareLayers writes the diff of `upper` over `lower` into the content store and describes the blob. */
-export async function compareLayers(deps: CompareDeps, req: CompareRequest): Promise<Descriptor> {
+export async function compareLayers(deps: CompareDeps, req: CompareRequest): Promise<Compared> {
   const compression = diffCompression(req.mediaType);
   if (!compression) throw new NotImplementedError(`strata does not write diffs of media type ${JSON.stringify(req.mediaType)}`);
   const [lower, upper] = await Promise.all([deps.store.layers(req.lower), deps.store.layers(req.upper)]);
@@ -65,24 +73,32 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
     yield* writer.finish();
   }
 
+  const times = new StageTimes();
   const diffId = createHash('sha256');
+  let tarBytes = 0;
   const recording = await deps.recent?.record();
   const hashed = async function* (): AsyncGenerator<Buffer> {
-    for await (const chunk of Readable.from(tar(), { objectMode: false }) as AsyncIterable<Buffer>) {
+    for await (const chunk of Readable.from(times.producing('tar', tar()), { objectMode: false }) as AsyncIterable<Buffer>) {
+      const started = process.hrtime.bigint();
       diffId.update(chunk);
+      tarBytes += chunk.length;
+      times.add('tar', process.hrtime.bigint() - started);
       await recording?.write(chunk);
       yield chunk;
     }
   };
-  const body = compression === 'gzip' ? gzipMembers(hashed(), deps.gzipLevel, os.availableParallelism()) : hashed();
+  const tarStream = hashed();
+  const body = times.consuming('write', compression === 'gzip' ? gzipMembers(tarStream, deps.gzipLevel, os.availableParallelism(), times) : tarStream);
 
   const scope = scopeOf(req, upper.topKey);
   const content = deps.content(scope);
   const labels: Labels = { ...req.labels };
   const ref = req.ref || `strata-diff-${Date.now()}-${randomBytes(3).toString('base64url')}`;
   let tarDigest = '';
+  let sealed = 0n;
   const { digest, size } = await content
     .write(ref, body, () => {
+      sealed = process.hrtime.bigint();
       tarDigest = `sha256:${diffId.digest('hex')}`;
       if (compression === 'gzip') labels[UNCOMPRESSED_LABEL] = tarDigest;
       return labels;
@@ -91,12 +107,13 @@ export async function compareLayers(deps: CompareDeps, req: CompareRequest): Pro
       await recording?.discard();
       throw err;
     });
+  times.add('write', process.hrtime.bigint() - sealed);
   await recording?.keep(scope.namespace, digest, tarDigest);
   // The blob may have existed already, without the label (as the walking differ, set it then).
   if (compression === 'gzip' && (await content.info(digest)).labels[UNCOMPRESSED_LABEL] === undefined) {
     await content.setLabel(digest, UNCOMPRESSED_LABEL, labels[UNCOMPRESSED_LABEL]!);
   }
-  return { mediaType: compression === 'gzip' ? LAYER_TAR_GZIP : LAYER_TAR, digest, size };
+  return { diff: { mediaType: compression === 'gzip' ? LAYER_TAR_GZIP : LAYER_TAR, digest, size }, tarBytes, stagesMs: times.ms() };
 }
 
 /** scopeOf is the caller's namespace, or the one its snapshot's key starts with (`<namespace>/<n>/<key>`). */

@@ -9,6 +9,7 @@
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import type { StageTimes } from './stage-times';
 
 const gzip = promisify(zlib.gzip);
 
@@ -41,8 +42,8 @@ async function member(piece: Buffer, level: number): Promise<Buffer> {
   return gzip(piece, { level, memLevel: MEM_LEVEL, chunkSize });
 }
 
-/** gzipMembers compresses `input` at `level` with up to `parallel` members in flight. */
-export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, parallel: number): AsyncGenerator<Buffer> {
+/** gzipMembers compresses `input` at `level` with up to `parallel` members in flight, counting each member's time as `times`' gzip stage. */
+export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, parallel: number, times?: StageTimes): AsyncGenerator<Buffer> {
   const inFlight: Array<Promise<Buffer>> = [];
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -50,7 +51,7 @@ export async function* gzipMembers(input: AsyncIterable<Buffer>, level: number, 
     const piece = Buffer.concat(pending, pendingBytes);
     pending = [];
     pendingBytes = 0;
-    const done = member(piece, level);
+    const done = times ? times.timed('gzip', () => member(piece, level)) : member(piece, level);
     done.catch(() => {}); // awaited in order below; a failure is thrown there
     inFlight.push(done);
   };
