@@ -44,5 +44,6 @@ export async function openBlob(root: string, digest: string, size: number): Prom
     await handle.close();
     return undefined;
   }
-  return handle.createReadStream({ highWaterMark: READ_CHUNK, autoClose: true });
+  // With its end given, the stream's buffers are the size of what is left, not a MiB for every small blob.
+  return handle.createReadStream({ highWaterMark: READ_CHUNK, start: 0, end: Math.max(0, size - 1), autoClose: true });
 }
