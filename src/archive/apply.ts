@@ -36,7 +36,7 @@ import { ByteRoot, baseOf, isWithin, joinRel, layerRelative, parentOf, toUtf8 } 
 import type { TarEntry } from './tar/entry';
 import { adoptLowerDir } from './lower-dir-attrs';
 import { directorySize } from './size';
-import { readTar } from './tar/reader';
+import { readTar, type ReadEntry } from './tar/reader';
 import { OPAQUE_XATTR, classifyTarName, type WhiteoutKind } from './whiteout';
 
 const S_IFCHR = 0o020000;
@@ -95,6 +95,9 @@ function symlinkTime(ns: bigint): NsTime {
   return { sec: Number(sec), nsec: Number(nsec) };
 }
 
+/** EntryData is how an entry's bytes are read: all at once when they are buffered, else chunk by chunk. */
+type EntryData = Pick<ReadEntry, 'data' | 'buffered'>;
+
 /** Where an entry is: a name in an open directory (AT_FDCWD and a full path for the root). */
 interface At {
   dirfd: number;
@@ -141,7 +144,7 @@ class Extractor {
     this.#rootOwner = opts.idMap.rootPair();
   }
 
-  async entry(entry: TarEntry, data: () => AsyncGenerator<Buffer>): Promise<void> {
+  async entry(entry: TarEntry, data: EntryData): Promise<void> {
     const rel = layerRelative(entry.name);
     if (rel === '') {
       if (entry.type !== 'dir') throw new UnsafeArchiveError(entry.name, 'only a directory may replace the layer root');
@@ -321,8 +324,13 @@ class Extractor {
     else lutimesNsAt(at.dirfd, at.name, toNsTime(atimeNs), mtime);
   }
 
-  async #writeFile(entry: TarEntry, fd: number, data: () => AsyncGenerator<Buffer>): Promise<void> {
+  async #writeFile(entry: TarEntry, fd: number, { data, buffered }: EntryData): Promise<void> {
     if (!entry.sparse) {
+      const all = buffered();
+      if (all) {
+        if (all.length > 0) fs.writeSync(fd, all);
+        return;
+      }
       for await (const chunk of data()) fs.writeSync(fd, chunk);
       return;
     }
@@ -481,13 +489,13 @@ export async function applyTar(input: AsyncIterable<Buffer | Uint8Array | string
   const extractor = new Extractor(root, opts);
   let current = '';
   try {
-    for await (const { entry, data } of readTar(input)) {
+    for await (const { entry, data, buffered } of readTar(input)) {
       current = entry.name;
       if (entry.type === undefined || !['0', '\0', '7', '1', '2', '3', '4', '5', '6', 'S'].includes(entry.typeflag)) {
         // Go's reader hands these out; Docker's createTarFile refuses them ("unhandled tar header type").
         throw new InvalidArchiveError(`its tar type ${JSON.stringify(entry.typeflag)} is not one a layer holds`, { entry: entry.name });
       }
-      await extractor.entry(entry, data);
+      await extractor.entry(entry, { data, buffered });
     }
     extractor.end();
     return extractor.size();

@@ -16,6 +16,12 @@ export interface ReadEntry {
   entry: TarEntry;
   /** data yields the stored bytes: the file content, or for sparse files the regions in order */
   data(): AsyncGenerator<Buffer>;
+  /**
+   * buffered returns all the stored bytes at once when the input chunk at hand holds them (most
+   * small files), and undefined otherwise; after it returned them, data() yields nothing. It is
+   * for the first read of an entry, and saves a promise per step for the bytes of small files.
+   */
+  buffered(): Buffer | undefined;
 }
 
 async function readExtension(src: ByteSource, size: number, what: string): Promise<Buffer> {
@@ -95,7 +101,13 @@ export async function* readTar(input: AsyncIterable<Buffer | Uint8Array | string
           throw named(err, entry.name);
         }
       };
-      yield { entry, data };
+      const buffered = (): Buffer | undefined => {
+        if (taken > 0) return undefined;
+        const all = src.takeBuffered(remaining);
+        if (all) taken = remaining;
+        return all;
+      };
+      yield { entry, data, buffered };
       if (taken < remaining) await src.skip(remaining - taken);
       const pad = padding(HEADER_ONLY.has(raw.typeflag) ? 0 : storedSize);
       if (!src.takeBuffered(pad)) await src.skip(pad);

@@ -329,4 +329,27 @@ describe('readTar refuses malformed input with InvalidArchiveError', () => {
     for await (const { entry } of readTar(chunked(good, 333))) names.push(entry.name);
     assert.deepEqual(names, ['x'.repeat(300), 'second']);
   });
+
+  it('buffered hands out the bytes of a file at once when its chunk holds them, and data() then yields nothing', async () => {
+    const content = Buffer.from('all in one chunk\n');
+    const tar = tarWithOurWriter([{ fields: fields({ name: 'small', type: 'file', size: content.length }), data: content }]);
+    for await (const { entry, data, buffered } of readTar(chunked(tar, tar.length))) {
+      assert.equal(entry.name, 'small');
+      assert.deepEqual(buffered(), content);
+      const rest: Buffer[] = [];
+      for await (const chunk of data()) rest.push(chunk);
+      assert.deepEqual(rest, []);
+    }
+  });
+
+  it('buffered answers undefined for bytes that span chunks, and data() yields them all', async () => {
+    const content = Buffer.alloc(3000, 7);
+    const tar = tarWithOurWriter([{ fields: fields({ name: 'spans', type: 'file', size: content.length }), data: content }]);
+    for await (const { data, buffered } of readTar(chunked(tar, 1024))) {
+      assert.equal(buffered(), undefined);
+      const read: Buffer[] = [];
+      for await (const chunk of data()) read.push(chunk);
+      assert.deepEqual(Buffer.concat(read), content);
+    }
+  });
 });
