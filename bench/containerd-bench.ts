@@ -24,6 +24,7 @@ import { topLayerBlob, type LayerBlob } from './layer-blob';
 import { describeSamples, flushDirtyPages, interleave, timeMs, type Target } from './measure';
 import type { BenchmarkGroup, Profile } from './options';
 import { StrataLog, type RequestTotals } from './process-stats';
+import { LINGER_MS } from '../src/sys/lingering-log';
 import { SnapshotService } from './snapshot-calls';
 
 export const CTRD_GROUPS = ['ctrd-load', 'ctrd-run', 'ctrd-create', 'ctrd-commit', 'ctrd-build', 'ctrd-calls'] as const;
@@ -289,7 +290,7 @@ export class ContainerdBench {
   async calls(): Promise<void> {
     const n = this.profile.ctrdSnapshots;
     const direct = await startSnapshotter(path.join(this.dir, 'strata-direct'), this.onCleanup);
-    const directLog = new StrataLog(direct.logFile);
+    const directLog = new StrataLog(direct.logFile, 5 * LINGER_MS);
     const stores = {
       direct: new SnapshotService(direct.socket, 'strata', undefined, true),
       strata: new SnapshotService(this.#side('strata').containerd!.address, 'strata', CALLS_NAMESPACE),

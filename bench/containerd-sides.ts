@@ -17,6 +17,7 @@ import { DOCKER26_BINARIES, TestDaemon, type RunResult } from '../test/helpers/d
 import { Docker26, type DockerOptions } from '../test/helpers/dockerd26';
 import { SnapshotterProcess } from '../test/helpers/snapshotter-process';
 import { StrataLog } from './process-stats';
+import { LINGER_MS } from '../src/sys/lingering-log';
 import { SnapshotService } from './snapshot-calls';
 
 /** CTRD_SIDES are the sides of every docker-command row, in the order of a forward round. */
@@ -87,7 +88,7 @@ async function startContainerdStore(spec: ContainerdSpec, dir: string, onCleanup
     const sp = new SnapshotterProcess(strataDir, { socket, root, containerdAddress: spec.differ ? containerd.address : undefined, args });
     onCleanup(() => sp.kill('SIGTERM'));
     await sp.start();
-    strata = { process: sp, log: new StrataLog(sp.logFile) };
+    strata = { process: sp, log: new StrataLog(sp.logFile, 5 * LINGER_MS) };
   }
   const docker = await Docker26.start({ containerd, snapshotter: spec.snapshotter });
   onCleanup(() => docker.stop({ allowLeftoverMounts: true }).then(() => undefined));

@@ -40,7 +40,7 @@ export type RequestTotals = Record<string, { count: number; totalMs: number }>;
  */
 export class StrataLog {
   #offset = 0;
-  /** `settleMs`: how long a line may take to reach the file (strata serve holds lines for up to LINGER_MS) */
+  /** `settleMs`: how long a line may take to reach the file (Strata holds lines for up to LINGER_MS) */
   constructor(readonly file: string, readonly settleMs = 0) {}
 
   async #readNew(): Promise<string> {

@@ -16,6 +16,7 @@ import { SnapshotLayout } from './store/snapshot-layout';
 import { SnapshotStore } from './store/snapshot-store';
 import { run } from './sys/exec';
 import { createLogger } from './sys/log';
+import { LingeringDestination } from './sys/lingering-log';
 import { exitOnSignals } from './sys/shutdown';
 import { KernelMounter } from './sys/mounter';
 import { LoopFilesystems } from './sys/loop-fs';
@@ -30,7 +31,7 @@ const LEASE_TTL_MS = 60 * 60 * 1000;
 
 /** serveSnapshotter runs the containerd proxy snapshotter until SIGTERM/SIGINT; snapshots stay mounted wherever containerd mounted them. */
 export async function serveSnapshotter(config: SnapshotterConfig): Promise<void> {
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, destination: new LingeringDestination() });
   process.on('warning', (warning) => log.warn({ warning: warning.name }, warning.message));
   await mkdir(config.root, { recursive: true, mode: 0o700 });
   const features = await probeHost(config.root, new KernelMounter(run));
@@ -71,6 +72,8 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
   );
   const metricsServer = config.metricsAddress && (await startMetricsServer(metrics, config.metricsAddress, log));
   log.info({ socket: config.socket, root: config.root, containerd: config.containerdAddress, version: VERSION }, 'strata snapshotter is listening');
+  // Start-up's lines go out now, not LINGER_MS later.
+  log.flush();
   exitOnSignals(log, async () => {
     if (metricsServer) await closeMetricsServer(metricsServer);
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));

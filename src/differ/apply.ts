@@ -80,7 +80,7 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
   if (!applied) {
     const blob = await content.read(req.layer.digest);
     readFrom = blob.from === 'file' ? 'content file' : 'content service';
-    applied = await extract(decompressed(blob.bytes), dir, parents);
+    applied = await extract(decompressed(blob.bytes, req.layer.size), dir, parents);
   }
   if (req.syncFs) await deps.syncFs(dir);
   return { applied, readFrom };

@@ -1,6 +1,7 @@
 /**
- * The server's log destination: stderr, written once per burst of lines rather than once per
- * line. dockerd makes eight GraphDriver calls for one `docker create` + `docker rm`, each
+ * The servers' log destination: stderr, written once per burst of lines rather than once per
+ * line. dockerd makes eight GraphDriver calls for one `docker create` + `docker rm` (and
+ * containerd a Prepare, an Apply and a Commit per layer it unpacks), each
  * logging a line; a write per line (a hand-off to libuv's thread pool, a wake-up of the
  * reader, a completion back on the event loop) cost about 0.5 ms of CPU per create + rm, a
  * tenth of what Strata spends on it. Lines wait at most LINGER_MS, and what is buffered is

@@ -88,6 +88,13 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     await strata.start();
   };
   const appliesReadFrom = async () => (await strataLog()).filter((l) => l.op === 'Apply' && l.msg === 'request').map((l) => l.readFrom);
+  /** lastApplyReadFrom waits for the line of Apply number `n` (Strata writes its lines in bursts, a few milliseconds late) and says where it read. */
+  const nthApplyReadFrom = (n: number) =>
+    eventually(async () => {
+      const seen = await appliesReadFrom();
+      assert.ok(seen.length >= n, `${seen.length} Apply lines so far`);
+      return seen[n - 1];
+    });
   const strataLog = async () => (await readFile(strata.logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   /** blob reads a whole blob from containerd's content store. */
@@ -205,8 +212,9 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     const applyInto = async (key: string) => {
       targets.push(key);
       const mounts = (await snapshots.call('Prepare', { snapshotter: 'strata', key, parent })).mounts as Array<{ options: string[] }>;
+      const before = (await appliesReadFrom()).length;
       const { applied } = (await diffs.call('Apply', { diff: layer, mounts }, 60_000)) as { applied: { digest: string } };
-      const readFrom = (await appliesReadFrom()).at(-1);
+      const readFrom = await nthApplyReadFrom(before + 1);
       const upper = mounts[0]!.options.find((o) => o.startsWith('upperdir='))!.slice('upperdir='.length);
       return { digest: applied.digest, readFrom, tree: treeDigest(upper) };
     };
@@ -271,8 +279,9 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     await startStrata(path.join(ctrd.root, 'io.containerd.content.v1.content'));
     try {
       const layer = await smallFileLayer(path.join(w.dir, 'unseen.tar'), 'unseen/file', 'read through Read\n');
+      const before = (await appliesReadFrom()).length;
       await ctrd.ctr(['images', 'import', '--snapshotter', 'strata', await writeImageArchive(path.join(w.dir, 'unseen-image.tar'), 'unseen:strata', [w.base, layer])]);
-      assert.equal((await appliesReadFrom()).at(-1), 'content service');
+      assert.equal(await nthApplyReadFrom(before + 1), 'content service');
       const seen = await ctrd.ctrRun(REF('unseen:strata'), 'unseen-reader', ['cat', '/unseen/file'], { snapshotter: 'strata' });
       assert.equal(seen.stdout, 'read through Read\n');
     } finally {
