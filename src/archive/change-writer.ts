@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import { AT_FDCWD, lgetxattr, lstatAt, type LinkStat, type NsTime } from '../sys/libc';
+import { CAPABILITY_XATTR } from './capability';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { fileData } from './file-data';
 import { entryTypeOf } from './file-type';
@@ -22,7 +23,6 @@ import { TarWriter } from './tar/writer';
 import type { UpperChange } from './upper-changes';
 import { WHITEOUT_PREFIX } from './whiteout';
 
-const CAPABILITY_XATTR = 'security.capability';
 const S_IFMT = 0o170000;
 const S_IFBLK = 0o060000;
 const S_IFCHR = 0o020000;

@@ -6,6 +6,7 @@
  */
 import type fs from 'node:fs';
 import { lgetxattr } from '../sys/libc';
+import { CAPABILITY_XATTR } from './capability';
 import { joinRel } from './entry-path';
 import type { LayerView, VisibleNode } from './view';
 
@@ -22,7 +23,6 @@ export interface Change {
 }
 
 const S_IFDIR = 0o040000n;
-const CAPABILITY_XATTR = 'security.capability';
 
 function sameTime(a: bigint, b: bigint): boolean {
   if (a === b) return true;

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { errnoOf } from '../errors';
 import type { IdMapping } from '../idmap';
 import { AT_FDCWD, fgetxattr, lgetxattr, lstatAt, makedev, openAt, type CPath, type LinkStat } from '../sys/libc';
+import { CAPABILITY_XATTR } from './capability';
 import { readHostOwnerNames, type OwnerNames } from './owner-names';
 import { ByteRoot, baseOf, joinRel, parentOf } from './entry-path';
 import { ChangeKind, type Change } from './changes';
@@ -20,7 +21,6 @@ import { TarWriter } from './tar/writer';
 import type { LayerView, VisibleNode } from './view';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX, isOpaqueValue, isWhiteoutDevice } from './whiteout';
 
-const CAPABILITY_XATTR = 'security.capability';
 
 export interface PackOptions {
   idMap: IdMapping;

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import { errnoOf } from '../errors';
 import { AT_FDCWD, lgetxattr, lstatAt, makedev, type LinkStat } from '../sys/libc';
+import { CAPABILITY_XATTR } from './capability';
 import { ByteRoot, joinRel } from './entry-path';
 import type { LayerView, VisibleNode } from './view';
 import { OPAQUE_XATTR, isOpaqueValue, isWhiteoutDevice } from './whiteout';
@@ -33,7 +34,6 @@ export interface UpperChange {
 const S_IFMT = 0o170000;
 const S_IFDIR = 0o040000;
 const S_IFLNK = 0o120000;
-const CAPABILITY_XATTR = 'security.capability';
 const COMPARE_CHUNK = 64 * 1024;
 
 const isDir = (mode: number | bigint) => (Number(mode) & S_IFMT) === S_IFDIR;
@@ -131,11 +131,12 @@ class UpperWalk {
   }
 }
 
+/** xattrOf is the attribute, or undefined where it is absent or not ours to read (EPERM: trusted.* without CAP_SYS_ADMIN). */
 function xattrOf(p: Buffer, name: string): Buffer | undefined {
   try {
     return lgetxattr(p, name);
   } catch (err) {
-    if (errnoOf(err) === 'ENOTSUP' || errnoOf(err) === 'EPERM') return undefined;
+    if (errnoOf(err) === 'EPERM') return undefined;
     throw err;
   }
 }
