@@ -7,17 +7,22 @@
  * A kept tar is only a faster copy of a blob, never a substitute for one: it serves the
  * namespace that wrote it, it is used once, the caller checks that containerd still holds the
  * blob, and the digest of what is applied from it must be the diff id recorded (else the
- * applied files go and the blob is applied). At most `MAX_KEPT` tars of at most
- * `MAX_TAR_BYTES` each are kept, for `KEEP_MS`; the directory is emptied at start.
+ * applied files go and the blob is applied). At most two tars of at most 1 GiB each are kept,
+ * for a minute; the directory is emptied at start.
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
-const MAX_KEPT = 2;
-const MAX_TAR_BYTES = 1024 * 1024 * 1024;
-const KEEP_MS = 60_000;
+/** How many tars are kept, how large each may be, and for how long. */
+export interface KeepLimits {
+  maxKept: number;
+  maxTarBytes: number;
+  keepMs: number;
+}
+
+const DEFAULT_LIMITS: KeepLimits = { maxKept: 2, maxTarBytes: 1024 * 1024 * 1024, keepMs: 60_000 };
 const READ_CHUNK = 1024 * 1024;
 
 /** KeptLayer is one tar taken for an Apply: its bytes, the diff id they must hash to, and its removal. */
@@ -35,23 +40,25 @@ interface Entry {
 
 export class RecentLayers {
   readonly #dir: string;
+  readonly #limits: KeepLimits;
   /** by namespace and blob digest, oldest first */
   readonly #kept = new Map<string, Entry>();
 
-  private constructor(dir: string) {
+  private constructor(dir: string, limits: KeepLimits) {
     this.#dir = dir;
+    this.#limits = limits;
   }
 
-  static async open(dir: string): Promise<RecentLayers> {
+  static async open(dir: string, limits: KeepLimits = DEFAULT_LIMITS): Promise<RecentLayers> {
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    return new RecentLayers(dir);
+    return new RecentLayers(dir, limits);
   }
 
   /** record starts keeping the tar of a layer being written; nothing is kept until `keep`. */
   async record(): Promise<LayerRecording> {
     const file = path.join(this.#dir, randomBytes(8).toString('hex'));
-    return new LayerRecording(file, await open(file, 'wx', 0o600), (key, diffId) => this.#add(key, file, diffId));
+    return new LayerRecording(file, await open(file, 'wx', 0o600), this.#limits.maxTarBytes, (key, diffId) => this.#add(key, file, diffId));
   }
 
   /** take hands over the tar of blob `digest` written in `namespace`, if it is still kept. */
@@ -77,10 +84,10 @@ export class RecentLayers {
 
   #add(key: string, file: string, diffId: string): void {
     this.#forget(key);
-    const timer = setTimeout(() => this.#forget(key), KEEP_MS).unref();
+    const timer = setTimeout(() => this.#forget(key), this.#limits.keepMs).unref();
     this.#kept.set(key, { file, diffId, timer });
     for (const oldest of this.#kept.keys()) {
-      if (this.#kept.size <= MAX_KEPT) break;
+      if (this.#kept.size <= this.#limits.maxKept) break;
       this.#forget(oldest);
     }
   }
@@ -95,8 +102,8 @@ export class RecentLayers {
 }
 
 /**
- * LayerRecording writes one layer's tar as it streams past. Past `MAX_TAR_BYTES` it stops and
- * keeps nothing; a write that fails does the same, since the diff itself does not depend on it.
+ * LayerRecording writes one layer's tar as it streams past. Past `maxBytes` it stops and keeps
+ * nothing; a write that fails does the same, since the diff itself does not depend on it.
  */
 export class LayerRecording {
   #pending: Promise<unknown> = Promise.resolve();
@@ -107,6 +114,7 @@ export class LayerRecording {
   constructor(
     readonly file: string,
     readonly handle: FileHandle,
+    readonly maxBytes: number,
     readonly onKept: (key: string, diffId: string) => void,
   ) {}
 
@@ -114,7 +122,7 @@ export class LayerRecording {
   async write(chunk: Buffer): Promise<void> {
     if (this.#failed) return;
     this.#bytes += chunk.length;
-    if (this.#bytes > MAX_TAR_BYTES) {
+    if (this.#bytes > this.maxBytes) {
       this.#failed = true;
       return;
     }
