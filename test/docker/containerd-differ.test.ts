@@ -305,7 +305,10 @@ describe('containerd 1.7 with Strata as its differ', { skip: needContainerd() },
     assert.match(await interrupted, /failed with code 14/);
     assert.deepEqual([...(await blobs())].filter((b) => !blobsBefore.has(b)), [], 'no new blob in the content store');
 
+    const keptDir = path.join(strata.root, 'recent-layers');
+    assert.equal((await readdir(keptDir)).length, 1, "the killed diff's part of a tar is on disk");
     await startStrata();
+    assert.deepEqual(await readdir(keptDir), [], 'and gone once Strata starts again');
     // containerd redials with a backoff: calls fail with Unavailable for a second or so.
     let retried: Awaited<ReturnType<typeof diffOf>> | undefined;
     await eventually(async () => {
