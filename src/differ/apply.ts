@@ -1,12 +1,12 @@
 /**
  * Apply for mounts this store handed out: a layer from containerd's content store (or the tar
  * kept by the diff that just wrote it, see recent-layers) extracted into an active snapshot's
- * empty directory with Strata's own extractor (every escape refused,
- * bounded memory) under containerd's applier's rules (see ApplyOptions.rules): whiteouts in
- * overlay's form when the snapshot has parents and carried out when it has none, as containerd
- * does on overlay and on a bind mount, and implied directories copied from the parents. Returns the
- * uncompressed layer's descriptor, the digest over every byte (trailing data included), which
- * the caller checks against the image's diff id. Anything else is NotImplementedError.
+ * empty directory with Strata's own extractor (every escape refused, bounded memory) under
+ * containerd's applier's rules (see ApplyOptions.rules): whiteouts in overlay's form when the
+ * snapshot has parents and carried out when it has none, as containerd does on overlay and on
+ * a bind mount, and implied directories copied from the parents. Returns the uncompressed
+ * layer's descriptor, the digest over every byte (trailing data included), which the caller
+ * checks against the image's diff id. Anything else is NotImplementedError.
  */
 import { createHash } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
