@@ -351,9 +351,11 @@ describe('Docker 26 on the containerd image store: Strata against overlayfs', { 
     assert.deepEqual(ids.strata, ids.overlayfs, 'committed diff ids');
     // Strata's differ wrote both commits on the strata side, and applied them to the new snapshots.
     await eventually(async () => {
-      const lines = (await readFile(sp!.logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { op?: string; msg?: string });
+      const lines = (await readFile(sp!.logFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { op?: string; msg?: string; readFrom?: string });
       assert.ok(lines.filter((l) => l.op === 'Diff' && l.msg === 'request').length >= 2, 'the commits were diffed by Strata');
-      assert.ok(lines.filter((l) => l.op === 'Apply' && l.msg === 'request').length >= 2, 'and applied by Strata');
+      const applies = lines.filter((l) => l.op === 'Apply' && l.msg === 'request');
+      assert.ok(applies.filter((l) => l.readFrom === 'recent diff').length >= 2, "and applied by Strata from the tars its diffs kept");
+      assert.ok(applies.some((l) => l.readFrom === 'content file'), "the loads' layers were read from containerd's content directory");
     });
     const imageIds = await onBoth(p, async (d) => (await d.docker(['image', 'inspect', '-f', '{{.Id}}', 'committed:pinned'])).stdout.trim());
     // The image config holds the commit's creation time, so only the layers can match.
