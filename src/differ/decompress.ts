@@ -26,6 +26,29 @@ function outputChunk(compressedBytes: number): number {
   return Math.min(MAX_OUTPUT_CHUNK, Math.max(MIN_OUTPUT_CHUNK, 2 ** Math.ceil(Math.log2(Math.max(1, compressedBytes * 4)))));
 }
 
+/**
+ * A gzip layer that came in one piece of at most this size is inflated in one synchronous call
+ * (into at most SMALL_OUTPUT bytes; beyond that, streamed): a stream's hops to the thread pool
+ * and back were most of an Apply of a small layer.
+ */
+const SMALL_INPUT = 256 * 1024;
+const SMALL_OUTPUT = 4 * 1024 * 1024;
+
+function inflatedAtOnce(input: Buffer): Buffer | undefined {
+  try {
+    return zlib.gunzipSync(input, { maxOutputLength: SMALL_OUTPUT });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return undefined;
+    throw corruptionOf(err);
+  }
+}
+
+function corruptionOf(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code?.startsWith('Z_') || code?.startsWith('ERR_ZSTD')) return new InvalidArchiveError(`the layer's compressed data is corrupt (${(err as Error).message})`);
+  return err;
+}
+
 function decompressorFor(head: Buffer, chunkSize: number): Decompressor | undefined {
   if (head.subarray(0, 3).equals(GZIP_MAGIC)) return () => zlib.createGunzip({ chunkSize });
   if (head.subarray(0, 4).equals(ZSTD_MAGIC)) {
@@ -57,15 +80,21 @@ export async function* decompressed(input: AsyncIterable<Buffer>, compressedByte
     yield* all;
     return;
   }
+  if (held.length === 1 && head.length <= SMALL_INPUT && head.subarray(0, 3).equals(GZIP_MAGIC)) {
+    const after = await source.next();
+    const inflated = after.done ? inflatedAtOnce(head) : undefined;
+    if (inflated) {
+      yield inflated;
+      return;
+    }
+    if (!after.done) held.push(after.value);
+  }
   const output = decompressor();
   // A failure on either side destroys the other, so that iterating the output sees it.
   pipeline(Readable.from(all, { objectMode: false }), output, () => {});
   try {
     for await (const chunk of output as AsyncIterable<Buffer>) yield chunk;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code?.startsWith('Z_') || (err as NodeJS.ErrnoException).code?.startsWith('ERR_ZSTD')) {
-      throw new InvalidArchiveError(`the layer's compressed data is corrupt (${(err as Error).message})`);
-    }
-    throw err;
+    throw corruptionOf(err);
   }
 }
