@@ -15,6 +15,7 @@ import { snapshotService } from './snapshots/service';
 import { SnapshotLayout } from './store/snapshot-layout';
 import { SnapshotStore } from './store/snapshot-store';
 import { run } from './sys/exec';
+import { FileDigests } from './sys/file-digest';
 import { createLogger } from './sys/log';
 import { LingeringDestination } from './sys/lingering-log';
 import { exitOnSignals } from './sys/shutdown';
@@ -50,6 +51,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     onContentRoot: (dir) => log.info({ contentDir: dir ?? null }, dir ? "layers are read from containerd's content directory where it holds them" : 'containerd names no content directory: layers are read through its Read call'),
   });
   const recent = await RecentLayers.open(layout.recentLayersDir());
+  const fileDigests = new FileDigests();
   const metrics = new Metrics({ store: 'snapshots', sample: async () => store.activity() });
   const status = { version: VERSION, command: 'snapshotter' as const, metrics, home: () => config.root };
   const differ = {
@@ -59,6 +61,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     content: content.stores,
     gzipLevel: config.diffGzipLevel,
     recent,
+    fileDigests,
     // sync -f is syncfs(2) on the filesystem holding the directory.
     syncFs: async (dir: string) => void (await run(['sync', '-f', dir], { discardStdout: true })),
   };
@@ -79,6 +82,7 @@ export async function serveSnapshotter(config: SnapshotterConfig): Promise<void>
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
     content.close();
     await recent.close();
+    await fileDigests.close();
     await store.close();
   });
 }

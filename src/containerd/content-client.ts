@@ -94,8 +94,8 @@ class ContainerdContentStore implements ContentStore {
 
   async read(digest: string): Promise<OpenBlob> {
     const root = await this.contentRoot();
-    const file = root && (await openBlob(root, digest, (await this.info(digest)).size));
-    return file ? { bytes: file, from: 'file' } : { bytes: this.#stream(digest), from: 'service' };
+    const opened = root && (await openBlob(root, digest, (await this.info(digest)).size));
+    return opened ? { ...opened, from: 'file' } : { bytes: this.#stream(digest), from: 'service' };
   }
 
   async *#stream(digest: string): AsyncIterable<Buffer> {

@@ -36,13 +36,15 @@ export function contentRootOf(reply: PluginsReply): string | undefined {
 export const pluginsFilter = { filters: [`type==${CONTENT_PLUGIN.type},id==${CONTENT_PLUGIN.id}`] };
 
 /**
- * openBlob opens blob `digest` of `size` bytes under `root`, or says undefined when the file is
- * not there as a regular file of that size. Only sha256 digests name a file here.
+ * openBlob opens blob `digest` of `size` bytes under `root` and gives its path and bytes, or
+ * says undefined when the file is not there as a regular file of that size. Only sha256
+ * digests name a file here.
  */
-export async function openBlob(root: string, digest: string, size: number): Promise<AsyncIterable<Buffer> | undefined> {
+export async function openBlob(root: string, digest: string, size: number): Promise<{ file: string; bytes: AsyncIterable<Buffer> } | undefined> {
   const hex = SHA256.exec(digest)?.[1];
   if (!hex) return undefined;
-  const handle = await open(path.join(root, 'blobs', 'sha256', hex), constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+  const file = path.join(root, 'blobs', 'sha256', hex);
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
   if (!handle) return undefined;
   const st = await handle.stat().catch(() => undefined);
   if (!st?.isFile() || st.size !== size) {
@@ -57,13 +59,16 @@ export async function openBlob(root: string, digest: string, size: number): Prom
         if (n === 0) return undefined;
         at += n;
       }
-      return (async function* () {
-        yield bytes;
-      })();
+      return {
+        file,
+        bytes: (async function* () {
+          yield bytes;
+        })(),
+      };
     } finally {
       await handle.close();
     }
   }
   // With its end given, the stream's buffers are the size of what is left, not a MiB for every small blob.
-  return handle.createReadStream({ highWaterMark: READ_CHUNK, start: 0, end: Math.max(0, size - 1), autoClose: true });
+  return { file, bytes: handle.createReadStream({ highWaterMark: READ_CHUNK, start: 0, end: Math.max(0, size - 1), autoClose: true }) };
 }

@@ -18,11 +18,8 @@ export interface BlobInfo {
   labels: Labels;
 }
 
-/** OpenBlob is a blob's bytes, and whether they come from its file or through the store's service. */
-export interface OpenBlob {
-  bytes: AsyncIterable<Buffer>;
-  from: 'file' | 'service';
-}
+/** OpenBlob is a blob's bytes, read from its file (whose path it gives) or through the store's service. */
+export type OpenBlob = { bytes: AsyncIterable<Buffer>; from: 'file'; file: string } | { bytes: AsyncIterable<Buffer>; from: 'service' };
 
 export interface ContentStore {
   /** read opens a blob; NotFoundError when there is no such blob. */

@@ -14,10 +14,11 @@ import path from 'node:path';
 import { applyTar } from '../archive/apply';
 import type { ContentStores } from '../core/content';
 import type { Mount, Snapshotter } from '../core/snapshots';
-import { NotImplementedError } from '../errors';
+import type { FileDigests } from '../sys/file-digest';
+import { NotImplementedError, UpstreamError } from '../errors';
 import { IdMapping } from '../idmap';
 import { scopeOf } from './compare';
-import { decompressed } from './decompress';
+import { uncompressed } from './decompress';
 import type { Descriptor } from './descriptor';
 import { LAYER_TAR, appliedType } from './media-types';
 import type { RecentLayers } from './recent-layers';
@@ -29,6 +30,8 @@ export interface ApplyDeps {
   syncFs: (dir: string) => Promise<void>;
   /** the tars of layers this differ wrote lately, when it keeps them */
   recent?: RecentLayers;
+  /** digests of large blob files on another thread, when there is one */
+  fileDigests?: FileDigests;
 }
 
 export interface ApplyRequest {
@@ -41,6 +44,8 @@ export interface ApplyRequest {
 }
 
 const IDENTITY = new IdMapping();
+/** An uncompressed layer from a file at least this large is hashed on the digest thread; below it, the hand-off costs more than it saves. */
+const OFF_THREAD_DIGEST = 8 * 1024 * 1024;
 
 /** Applied describes the tar applied, and says where it was read: the tar kept by the diff that made it, or the blob, from its file or through containerd's Read. */
 export interface Applied {
@@ -68,7 +73,7 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
     try {
       // Only while containerd holds the blob for this namespace: the answer must be the one the blob gives.
       await content.info(req.layer.digest);
-      applied = await extract(kept.bytes(), dir, parents).catch(() => undefined);
+      applied = await extract(kept.bytes(), dir, parents, hashedElsewhere(deps, kept.file, kept.size, 'the kept tar')).catch(() => undefined);
       if (applied?.digest !== kept.diffId) {
         applied = undefined;
         await emptyDir(dir);
@@ -80,20 +85,35 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
   if (!applied) {
     const blob = await content.read(req.layer.digest);
     readFrom = blob.from === 'file' ? 'content file' : 'content service';
-    applied = await extract(decompressed(blob.bytes, req.layer.size), dir, parents);
+    const layer = await uncompressed(blob.bytes, req.layer.size);
+    // An uncompressed layer's digest is its file's: hashed beside the extraction, not in its way.
+    const elsewhere = blob.from === 'file' && !layer.compression ? hashedElsewhere(deps, blob.file, req.layer.size, `blob ${req.layer.digest}`) : undefined;
+    applied = await extract(layer.bytes, dir, parents, elsewhere);
   }
   if (req.syncFs) await deps.syncFs(dir);
   return { applied, readFrom };
 }
 
-/** extract applies the tar `bytes` into the empty `dir` and describes every byte read, trailing data included. */
-async function extract(bytes: AsyncIterable<Buffer>, dir: string, parents: string[]): Promise<Descriptor> {
+/** hashedElsewhere starts the digest of the tar `file` of `size` bytes on the digest thread, when it is large enough to be worth it. */
+function hashedElsewhere(deps: ApplyDeps, file: string, size: number, what: string): { digest: Promise<string>; size: number } | undefined {
+  if (!deps.fileDigests || size < OFF_THREAD_DIGEST) return undefined;
+  const digest = deps.fileDigests.digest(file, size).catch((err: Error) => Promise.reject(new UpstreamError(`reading ${what}: ${err.message}`)));
+  digest.catch(() => {}); // awaited by extract, which throws what failed
+  return { digest, size };
+}
+
+/**
+ * extract applies the tar `bytes` into the empty `dir` and describes every byte read, trailing
+ * data included; or, given the digest and size of those bytes as they are hashed elsewhere,
+ * describes them by that.
+ */
+async function extract(bytes: AsyncIterable<Buffer>, dir: string, parents: string[], hashedElsewhere?: { digest: Promise<string>; size: number }): Promise<Descriptor> {
   const digest = createHash('sha256');
   let size = 0;
   const layer = bytes[Symbol.asyncIterator]();
   const next = async () => {
     const step = await layer.next();
-    if (!step.done) {
+    if (!step.done && !hashedElsewhere) {
       digest.update(step.value);
       size += step.value.length;
     }
@@ -107,6 +127,7 @@ async function extract(bytes: AsyncIterable<Buffer>, dir: string, parents: strin
   } finally {
     await layer.return?.(undefined);
   }
+  if (hashedElsewhere) return { mediaType: LAYER_TAR, digest: await hashedElsewhere.digest, size: hashedElsewhere.size };
   return { mediaType: LAYER_TAR, digest: `sha256:${digest.digest('hex')}`, size };
 }
 

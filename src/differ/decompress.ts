@@ -59,8 +59,14 @@ function decompressorFor(head: Buffer, chunkSize: number): Decompressor | undefi
   return undefined;
 }
 
-/** decompressed yields the uncompressed bytes of `input` (`compressedBytes` long); corrupt compressed data is an InvalidArchiveError. */
-export async function* decompressed(input: AsyncIterable<Buffer>, compressedBytes: number): AsyncGenerator<Buffer> {
+/** LayerBytes is a layer's uncompressed bytes, and the compression they were found in (none: the blob's bytes themselves). */
+export interface LayerBytes {
+  compression: 'gzip' | 'zstd' | undefined;
+  bytes: AsyncIterable<Buffer>;
+}
+
+/** uncompressed reads the start of `input` (`compressedBytes` long) to tell its compression; corrupt compressed data is an InvalidArchiveError. */
+export async function uncompressed(input: AsyncIterable<Buffer>, compressedBytes: number): Promise<LayerBytes> {
   const source = input[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   const held: Buffer[] = [];
@@ -76,15 +82,17 @@ export async function* decompressed(input: AsyncIterable<Buffer>, compressedByte
     for (let next = await source.next(); !next.done; next = await source.next()) yield next.value;
   })();
   const decompressor = decompressorFor(head, outputChunk(compressedBytes));
-  if (!decompressor) {
-    yield* all;
-    return;
-  }
-  if (held.length === 1 && head.length <= SMALL_INPUT && head.subarray(0, 3).equals(GZIP_MAGIC)) {
+  if (!decompressor) return { compression: undefined, bytes: all };
+  const compression = head.subarray(0, 3).equals(GZIP_MAGIC) ? 'gzip' : 'zstd';
+  return { compression, bytes: inflated(compression, head, held, source, all, decompressor) };
+}
+
+async function* inflated(compression: LayerBytes['compression'], head: Buffer, held: Buffer[], source: AsyncIterator<Buffer>, all: AsyncIterable<Buffer>, decompressor: Decompressor): AsyncGenerator<Buffer> {
+  if (compression === 'gzip' && held.length === 1 && head.length <= SMALL_INPUT) {
     const after = await source.next();
-    const inflated = after.done ? inflatedAtOnce(head) : undefined;
-    if (inflated) {
-      yield inflated;
+    const atOnce = after.done ? inflatedAtOnce(head) : undefined;
+    if (atOnce) {
+      yield atOnce;
       return;
     }
     if (!after.done) held.push(after.value);

@@ -25,8 +25,10 @@ export interface KeepLimits {
 const DEFAULT_LIMITS: KeepLimits = { maxKept: 2, maxTarBytes: 1024 * 1024 * 1024, keepMs: 60_000 };
 const READ_CHUNK = 1024 * 1024;
 
-/** KeptLayer is one tar taken for an Apply: its bytes, the diff id they must hash to, and its removal. */
+/** KeptLayer is one tar taken for an Apply: its file, size and bytes, the diff id they must hash to, and its removal. */
 export interface KeptLayer {
+  file: string;
+  size: number;
   diffId: string;
   bytes(): AsyncIterable<Buffer>;
   remove(): Promise<void>;
@@ -34,6 +36,7 @@ export interface KeptLayer {
 
 interface Entry {
   file: string;
+  size: number;
   diffId: string;
   timer: NodeJS.Timeout;
 }
@@ -58,7 +61,7 @@ export class RecentLayers {
   /** record starts keeping the tar of a layer being written; nothing is kept until `keep`. */
   async record(): Promise<LayerRecording> {
     const file = path.join(this.#dir, randomBytes(8).toString('hex'));
-    return new LayerRecording(file, await open(file, 'wx', 0o600), this.#limits.maxTarBytes, (key, diffId) => this.#add(key, file, diffId));
+    return new LayerRecording(file, await open(file, 'wx', 0o600), this.#limits.maxTarBytes, (key, size, diffId) => this.#add(key, file, size, diffId));
   }
 
   /** take hands over the tar of blob `digest` written in `namespace`, if it is still kept. */
@@ -69,6 +72,8 @@ export class RecentLayers {
     this.#kept.delete(key);
     clearTimeout(entry.timer);
     return {
+      file: entry.file,
+      size: entry.size,
       diffId: entry.diffId,
       bytes: () => createReadStream(entry.file, { highWaterMark: READ_CHUNK }),
       remove: () => rm(entry.file, { force: true }),
@@ -82,10 +87,10 @@ export class RecentLayers {
     await Promise.all(files.map((f) => rm(f, { force: true })));
   }
 
-  #add(key: string, file: string, diffId: string): void {
+  #add(key: string, file: string, size: number, diffId: string): void {
     this.#forget(key);
     const timer = setTimeout(() => this.#forget(key), this.#limits.keepMs).unref();
-    this.#kept.set(key, { file, diffId, timer });
+    this.#kept.set(key, { file, size, diffId, timer });
     for (const oldest of this.#kept.keys()) {
       if (this.#kept.size <= this.#limits.maxKept) break;
       this.#forget(oldest);
@@ -115,7 +120,7 @@ export class LayerRecording {
     readonly file: string,
     readonly handle: FileHandle,
     readonly maxBytes: number,
-    readonly onKept: (key: string, diffId: string) => void,
+    readonly onKept: (key: string, size: number, diffId: string) => void,
   ) {}
 
   /** write queues `chunk` (which must not change afterwards) behind the previous write, and waits for that one. */
@@ -135,7 +140,7 @@ export class LayerRecording {
   async keep(namespace: string, digest: string, diffId: string): Promise<void> {
     await this.#close();
     if (this.#failed) return this.discard();
-    this.onKept(keyOf(namespace, digest), diffId);
+    this.onKept(keyOf(namespace, digest), this.#bytes, diffId);
   }
 
   /** discard removes what was written. */

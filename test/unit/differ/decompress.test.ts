@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
-import { decompressed } from '../../../src/differ/decompress';
+import { uncompressed } from '../../../src/differ/decompress';
 
 async function outcome(blob: Buffer, pieces: Buffer[]): Promise<string> {
   const parts: Buffer[] = [];
   try {
-    for await (const chunk of decompressed((async function* () { yield* pieces; })(), blob.length)) parts.push(chunk);
+    for await (const chunk of (await uncompressed((async function* () { yield* pieces; })(), blob.length)).bytes) parts.push(chunk);
     return `bytes ${Buffer.concat(parts).toString('base64').slice(0, 60)} ${Buffer.concat(parts).length}`;
   } catch (err) {
     return `${(err as Error).constructor.name}: ${(err as Error).message}`;
