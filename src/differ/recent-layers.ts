@@ -58,10 +58,14 @@ export class RecentLayers {
     return new RecentLayers(dir, limits);
   }
 
-  /** record starts keeping the tar of a layer being written; nothing is kept until `keep`. */
-  async record(): Promise<LayerRecording> {
+  /**
+   * record starts keeping the tar of a layer being written (nothing is kept until `keep`), or
+   * says undefined when no file can be made for it (a full or read-only disk): the diff goes on.
+   */
+  async record(): Promise<LayerRecording | undefined> {
     const file = path.join(this.#dir, randomBytes(8).toString('hex'));
-    return new LayerRecording(file, await open(file, 'wx', 0o600), this.#limits.maxTarBytes, (key, size, diffId) => this.#add(key, file, size, diffId));
+    const handle = await open(file, 'wx', 0o600).catch(() => undefined);
+    return handle && new LayerRecording(file, handle, this.#limits.maxTarBytes, (key, size, diffId) => this.#add(key, file, size, diffId));
   }
 
   /** take hands over the tar of blob `digest` written in `namespace`, if it is still kept. */

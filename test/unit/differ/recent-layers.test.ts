@@ -19,7 +19,7 @@ async function bytesOf(source: AsyncIterable<Buffer>): Promise<string> {
 }
 
 async function keep(recent: RecentLayers, namespace: string, digest: string, ...chunks: string[]): Promise<void> {
-  const recording = await recent.record();
+  const recording = (await recent.record())!;
   for (const chunk of chunks) await recording.write(Buffer.from(chunk));
   await recording.keep(namespace, digest, `diff-id-of-${digest}`);
 }
@@ -64,10 +64,16 @@ describe('RecentLayers', () => {
     await eventually(async () => assert.equal((await readdir(dir)).length, 2, 'only the two taken files are left'));
   });
 
+  it('records nothing, and says so, where no file can be made', async () => {
+    const recent = await open('gone');
+    await rm(dir, { recursive: true });
+    assert.equal(await recent.record(), undefined);
+  });
+
   it('forgets a tar after keepMs, and a discarded recording leaves nothing', async () => {
     const recent = await open('expiry', { ...LIMITS, keepMs: 20 });
     await keep(recent, 'ns', 'sha256:old', 'bytes');
-    const discarded = await recent.record();
+    const discarded = (await recent.record())!;
     await discarded.write(Buffer.from('half'));
     await discarded.discard();
     await eventually(async () => assert.deepEqual(await readdir(dir), []));
