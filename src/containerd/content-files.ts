@@ -8,18 +8,11 @@
  * the blob is read through Read. Whether a caller may read a blob at all stays containerd's
  * answer: the caller asks for its Info, in its own namespace, first.
  */
-import { constants, readSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
+import { openFileBytes } from '../sys/file-bytes';
 
 const CONTENT_PLUGIN = { type: 'io.containerd.content.v1', id: 'content' };
 const SHA256 = /^sha256:([0-9a-f]{64})$/;
-const READ_CHUNK = 1024 * 1024;
-/**
- * A blob this small is read in one synchronous read: a stream costs a thread-pool hop per read
- * and one more for its end, which was a third of an Apply of a small layer of a deep image.
- */
-export const SMALL_BLOB = 256 * 1024;
 
 interface PluginsReply {
   plugins: Array<{ type: string; id: string; exports: Record<string, string> }>;
@@ -44,31 +37,6 @@ export async function openBlob(root: string, digest: string, size: number): Prom
   const hex = SHA256.exec(digest)?.[1];
   if (!hex) return undefined;
   const file = path.join(root, 'blobs', 'sha256', hex);
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
-  if (!handle) return undefined;
-  const st = await handle.stat().catch(() => undefined);
-  if (!st?.isFile() || st.size !== size) {
-    await handle.close();
-    return undefined;
-  }
-  if (size <= SMALL_BLOB) {
-    try {
-      const bytes = Buffer.allocUnsafe(size);
-      for (let at = 0; at < size; ) {
-        const n = readSync(handle.fd, bytes, at, size - at, at);
-        if (n === 0) return undefined;
-        at += n;
-      }
-      return {
-        file,
-        bytes: (async function* () {
-          yield bytes;
-        })(),
-      };
-    } finally {
-      await handle.close();
-    }
-  }
-  // With its end given, the stream's buffers are the size of what is left, not a MiB for every small blob.
-  return { file, bytes: handle.createReadStream({ highWaterMark: READ_CHUNK, start: 0, end: Math.max(0, size - 1), autoClose: true }) };
+  const bytes = await openFileBytes(file, size);
+  return bytes && { file, bytes };
 }

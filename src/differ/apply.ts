@@ -73,7 +73,8 @@ export async function applyLayer(deps: ApplyDeps, req: ApplyRequest): Promise<Ap
     try {
       // Only while containerd holds the blob for this namespace: the answer must be the one the blob gives.
       await content.info(req.layer.digest);
-      applied = await extract(kept.bytes(), dir, parents, hashedElsewhere(deps, kept.file, kept.size, 'the kept tar')).catch(() => undefined);
+      const bytes = await kept.bytes();
+      applied = bytes && (await extract(bytes, dir, parents, hashedElsewhere(deps, kept.file, kept.size, 'the kept tar')).catch(() => undefined));
       if (applied?.digest !== kept.diffId) {
         applied = undefined;
         await emptyDir(dir);

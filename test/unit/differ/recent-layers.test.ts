@@ -48,7 +48,7 @@ describe('RecentLayers', () => {
     assert.equal(recent.take('other', 'sha256:a'), undefined, 'another namespace gets nothing');
     const kept = recent.take('moby', 'sha256:a')!;
     assert.equal(kept.diffId, 'diff-id-of-sha256:a');
-    assert.equal(await bytesOf(kept.bytes()), 'first second');
+    assert.equal(await bytesOf((await kept.bytes())!), 'first second');
     assert.equal(recent.take('moby', 'sha256:a'), undefined, 'taken once');
     await kept.remove();
     assert.deepEqual(await readdir(dir), []);
