@@ -49,19 +49,24 @@ function corruptionOf(err: unknown): unknown {
   return err;
 }
 
-function decompressorFor(head: Buffer, chunkSize: number): Decompressor | undefined {
-  if (head.subarray(0, 3).equals(GZIP_MAGIC)) return () => zlib.createGunzip({ chunkSize });
-  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) {
-    const zstd = (zlib as unknown as { createZstdDecompress?: (opts: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress;
-    if (!zstd) throw new InvalidArchiveError('the layer is zstd-compressed, which this Node.js cannot decompress (Node 22.15 or later can)');
-    return () => zstd({ chunkSize });
-  }
+type Compression = 'gzip' | 'zstd';
+
+function compressionOf(head: Buffer): Compression | undefined {
+  if (head.subarray(0, 3).equals(GZIP_MAGIC)) return 'gzip';
+  if (head.subarray(0, 4).equals(ZSTD_MAGIC)) return 'zstd';
   return undefined;
+}
+
+function decompressorFor(compression: Compression, chunkSize: number): Decompressor {
+  if (compression === 'gzip') return () => zlib.createGunzip({ chunkSize });
+  const zstd = (zlib as unknown as { createZstdDecompress?: (opts: { chunkSize: number }) => NodeJS.ReadWriteStream }).createZstdDecompress;
+  if (!zstd) throw new InvalidArchiveError('the layer is zstd-compressed, which this Node.js cannot decompress (Node 22.15 or later can)');
+  return () => zstd({ chunkSize });
 }
 
 /** LayerBytes is a layer's uncompressed bytes, and the compression they were found in (none: the blob's bytes themselves). */
 export interface LayerBytes {
-  compression: 'gzip' | 'zstd' | undefined;
+  compression: Compression | undefined;
   bytes: AsyncIterable<Buffer>;
 }
 
@@ -81,13 +86,13 @@ export async function uncompressed(input: AsyncIterable<Buffer>, compressedBytes
     yield* held;
     for (let next = await source.next(); !next.done; next = await source.next()) yield next.value;
   })();
-  const decompressor = decompressorFor(head, outputChunk(compressedBytes));
-  if (!decompressor) return { compression: undefined, bytes: all };
-  const compression = head.subarray(0, 3).equals(GZIP_MAGIC) ? 'gzip' : 'zstd';
+  const compression = compressionOf(head);
+  if (!compression) return { compression, bytes: all };
+  const decompressor = decompressorFor(compression, outputChunk(compressedBytes));
   return { compression, bytes: inflated(compression, head, held, source, all, decompressor) };
 }
 
-async function* inflated(compression: LayerBytes['compression'], head: Buffer, held: Buffer[], source: AsyncIterator<Buffer>, all: AsyncIterable<Buffer>, decompressor: Decompressor): AsyncGenerator<Buffer> {
+async function* inflated(compression: Compression, head: Buffer, held: Buffer[], source: AsyncIterator<Buffer>, all: AsyncIterable<Buffer>, decompressor: Decompressor): AsyncGenerator<Buffer> {
   if (compression === 'gzip' && held.length === 1 && head.length <= SMALL_INPUT) {
     const after = await source.next();
     const atOnce = after.done ? inflatedAtOnce(head) : undefined;
