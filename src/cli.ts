@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=2 --heap-growing-percent=100
 /** The command line: `strata serve` (default), `strata snapshotter`, `strata status`, `strata fsck` and `strata version`. */
 import { parseConfig, parseSnapshotterConfig } from './config';
 import { FSCK_USAGE, fsckMain } from './fsck/fsck';
