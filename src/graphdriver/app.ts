@@ -11,6 +11,7 @@ import { InvalidArgumentError } from '../errors';
 import type { DriverSession } from './session';
 import type { Logger } from '../sys/log';
 import { toUtf8 } from '../archive/entry-path';
+import { StreamChunks } from '../archive/tar/stream-chunks';
 import { requestedSizeLimit, takesSizeLimit } from './driver-options';
 import { parseRequest } from '../validate';
 import { errorHandler } from './error-handler';
@@ -185,12 +186,16 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     });
     stream.post('/GraphDriver.ApplyDiff', async (req) => {
       const q = parseRequest(ApplyDiffQuery, req.query);
-      const body = req.body as AsyncIterable<Buffer> | undefined;
+      const body = req.body as Readable | undefined;
       if (!body) throw new InvalidArgumentError('ApplyDiff needs the layer tar as its body');
-      let read = 0;
-      const size = await store().applyDiff(q.id, q.parent, countBytes(body, (n) => (read = n)));
-      req.appliedBytes = read;
-      return { Size: size };
+      const chunks = new StreamChunks(body);
+      try {
+        const size = await store().applyDiff(q.id, q.parent, chunks);
+        req.appliedBytes = chunks.bytes;
+        return { Size: size };
+      } finally {
+        chunks.stop();
+      }
     });
   });
 

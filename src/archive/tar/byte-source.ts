@@ -4,14 +4,29 @@
  */
 import { InvalidArchiveError } from '../../errors';
 
+/**
+ * ReceivedChunks is a source of chunks that can also hand out, without a promise, the chunks it
+ * has already received (stream-chunks.ts makes one of a stream).
+ */
+export interface ReceivedChunks extends AsyncIterable<Buffer> {
+  /** takeReceived returns the next chunk already received, or undefined when there is none yet */
+  takeReceived(): Buffer | undefined;
+}
+
+function isReceivedChunks(input: object): input is ReceivedChunks {
+  return typeof (input as Partial<ReceivedChunks>).takeReceived === 'function';
+}
+
 /** ByteSource gives exact reads over an async iterable of chunks. */
 export class ByteSource {
   readonly #it: AsyncIterator<Buffer>;
+  readonly #received: ReceivedChunks | undefined;
   #buf: Buffer = Buffer.alloc(0);
   #done = false;
   /** position is how many bytes of the stream have been consumed */
   position = 0;
   constructor(input: AsyncIterable<Buffer | Uint8Array | string>) {
+    this.#received = isReceivedChunks(input) ? input : undefined;
     const inner = input[Symbol.asyncIterator]();
     this.#it = {
       next: async () => {
@@ -23,8 +38,17 @@ export class ByteSource {
     };
   }
 
+  /** fillReceived takes, once the buffered bytes are used up, a chunk the source holds already; it tells whether there was one. */
+  #fillReceived(): boolean {
+    const chunk = this.#done ? undefined : this.#received?.takeReceived();
+    if (chunk === undefined) return false;
+    this.#buf = chunk;
+    return true;
+  }
+
   /** fill takes the next chunk once the buffered bytes are used up; it tells whether there was one. */
   async #fill(): Promise<boolean> {
+    if (this.#fillReceived()) return true;
     if (this.#done) return false;
     const r = await this.#it.next();
     if (r.done) {
@@ -47,7 +71,7 @@ export class ByteSource {
     const out = Buffer.allocUnsafe(n);
     let have = 0;
     while (have < n) {
-      if (this.#buf.length === 0 && !(await this.#fill())) throw new InvalidArchiveError('tar stream ended in the middle of a block (truncated)');
+      if (this.#buf.length === 0 && !this.#fillReceived() && !(await this.#fill())) throw new InvalidArchiveError('tar stream ended in the middle of a block (truncated)');
       const piece = this.#take(Math.min(n - have, this.#buf.length));
       piece.copy(out, have);
       have += piece.length;
@@ -65,11 +89,12 @@ export class ByteSource {
   /**
    * takeBuffered returns the next n bytes (with `upTo`, the next 1 to n) when they are buffered
    * already, without waiting, and undefined otherwise; reading them then takes readExact or
-   * readUpTo. Most reads of a stream find their bytes in the chunk at hand: none pays for a
-   * promise then.
+   * readUpTo. Most reads of a stream find their bytes in the chunk at hand, or in the next one a
+   * ReceivedChunks source holds already: none pays for a promise then.
    */
   takeBuffered(n: number, { upTo = false } = {}): Buffer | undefined {
     if (n === 0 && !upTo) return this.#take(0);
+    if (this.#buf.length === 0) this.#fillReceived();
     if (this.#buf.length === 0 || (!upTo && this.#buf.length < n)) return undefined;
     return this.#take(Math.min(n, this.#buf.length));
   }
