@@ -1,14 +1,15 @@
 /**
  * A standalone Strata for the layer benchmarks, and a client that speaks to it over its unix
  * socket the way dockerd does: POST with no Content-Type, ids of ApplyDiff in the query
- * string and the tar as a chunked body, Diff answered with a raw tar.
+ * string and the tar as a chunked body cut where dockerd cuts it, Diff answered with a raw tar.
  */
 import { type ChildProcess } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { CLI, socketAnswers, spawnLogged, stopPid, waitFor } from '../test/helpers/dockerd';
+import { dockerdPieces } from '../test/helpers/tar-build';
 import { SERVE_NODE_ARGS } from '../src/node-args';
 
 const ACCEPT = 'application/vnd.docker.plugins.v1.2+json';
@@ -63,7 +64,7 @@ export class StrataServer {
     });
   }
 
-  /** applyDiff streams the tar file as ApplyDiff's chunked body and returns the reported size. */
+  /** applyDiff sends the tar file as ApplyDiff's chunked body, in the chunks dockerd sends (dockerdPieces), and returns the reported size. */
   applyDiff(id: string, parent: string, tarFile: string): Promise<number> {
     return new Promise((resolve, reject) => {
       const req = this.#request(`GraphDriver.ApplyDiff?id=${id}&parent=${parent}`, (res) => {
@@ -73,7 +74,12 @@ export class StrataServer {
         res.on('end', () => (res.statusCode === 200 ? resolve((JSON.parse(text) as { Size: number }).Size) : reject(new Error(`ApplyDiff: ${res.statusCode} ${text}`))));
       });
       req.on('error', reject);
-      pipeline(createReadStream(tarFile, { highWaterMark: 1 << 20 }), req).catch(reject);
+      readFile(tarFile)
+        .then(async (tar) => {
+          for (const piece of dockerdPieces(tar)) if (!req.write(piece)) await once(req, 'drain');
+          req.end();
+        })
+        .catch(reject);
     });
   }
 

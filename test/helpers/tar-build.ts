@@ -113,3 +113,29 @@ export function fields(f: Partial<HeaderFields> & Pick<HeaderFields, 'name' | 't
 export function byteString(bytes: Buffer): string {
   return bytes.toString('latin1');
 }
+
+/**
+ * dockerdPieces cuts a tar where dockerd's ApplyDiff body has its HTTP chunks: tar-split passes on
+ * each read of Go's tar reader, so there is a chunk per header block, per 32 KiB of file data and
+ * per padding. The pieces always add up to the tar; a size this does not parse (base-256, a PAX
+ * override) only moves where the cuts fall.
+ */
+export function dockerdPieces(tar: Buffer): Buffer[] {
+  const pieces: Buffer[] = [];
+  let off = 0;
+  while (off + 512 <= tar.length) {
+    const header = tar.subarray(off, off + 512);
+    pieces.push(header);
+    off += 512;
+    if (header.every((b) => b === 0)) continue;
+    const size = parseInt(header.toString('latin1', 124, 136).replace(/\0.*$/, '').trim() || '0', 8) || 0;
+    const stored = Math.min('125'.includes(String.fromCharCode(header[156]!)) ? 0 : size, tar.length - off);
+    for (let p = 0; p < stored; p += 32768) pieces.push(tar.subarray(off + p, off + Math.min(stored, p + 32768)));
+    off += stored;
+    const pad = Math.min((512 - (stored % 512)) % 512, tar.length - off);
+    if (pad > 0) pieces.push(tar.subarray(off, off + pad));
+    off += pad;
+  }
+  if (off < tar.length) pieces.push(tar.subarray(off));
+  return pieces;
+}

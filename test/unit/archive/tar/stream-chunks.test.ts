@@ -7,30 +7,9 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { readTar } from '../../../../src/archive/tar/reader';
 import { StreamChunks } from '../../../../src/archive/tar/stream-chunks';
-import { packWithTarStream, readWithOurReader } from '../../../helpers/tar-build';
+import { dockerdPieces, packWithTarStream, readWithOurReader } from '../../../helpers/tar-build';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-
-/** dockerdPieces cuts a tar as dockerd sends it: a piece per header block, per 32 KiB of data and per padding. */
-function dockerdPieces(tar: Buffer): Buffer[] {
-  const pieces: Buffer[] = [];
-  let off = 0;
-  while (off + 512 <= tar.length) {
-    const header = tar.subarray(off, off + 512);
-    pieces.push(header);
-    off += 512;
-    if (header.every((b) => b === 0)) continue;
-    const size = parseInt(header.toString('latin1', 124, 136).replace(/\0.*$/, '').trim() || '0', 8);
-    const stored = '125'.includes(String.fromCharCode(header[156]!)) ? 0 : size;
-    for (let p = 0; p < stored; p += 32768) pieces.push(tar.subarray(off + p, off + Math.min(stored, p + 32768)));
-    off += stored;
-    const pad = (512 - (stored % 512)) % 512;
-    if (pad > 0) pieces.push(tar.subarray(off, off + pad));
-    off += pad;
-  }
-  if (off < tar.length) pieces.push(tar.subarray(off));
-  return pieces;
-}
 
 async function sampleTar(): Promise<Buffer> {
   return packWithTarStream([
