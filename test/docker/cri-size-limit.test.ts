@@ -6,21 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TestContainerd } from '../helpers/containerd';
-import { CriClient } from '../helpers/cri-client';
+import { CriNode, FOREVER } from '../helpers/cri-node';
 import { eventually } from '../helpers/eventually';
-import { HttpRegistry, type PushedImage } from '../helpers/http-registry';
-import { busyboxLayer } from '../helpers/image-archive';
-import { SnapshotterProcess } from '../helpers/snapshotter-process';
 import { needContainerd } from '../helpers/tiers';
 import { loopDevicesUnder, unmountAllUnder } from '../helpers/tmp-dir';
 
 const MiB = 1024 * 1024;
-const FOREVER = 'trap "exit 0" TERM; while :; do sleep 1; done';
 
 /** limits maps each limited snapshot dir to its recorded limit in bytes. */
 function limits(root: string): number[] {
@@ -32,29 +27,15 @@ function limits(root: string): number[] {
 }
 
 describe('size limits on a Kubernetes node (containerd 1.7 CRI)', { skip: needContainerd() }, () => {
-  const s = {} as { dir: string; registry: HttpRegistry; pause: PushedImage; image: PushedImage; snap: SnapshotterProcess; ctrd: TestContainerd; cri: CriClient };
+  const s = {} as { dir: string; node: CriNode };
 
   before(async () => {
     s.dir = await mkdtemp(path.join(os.tmpdir(), 'strata-cri-limit-'));
-    const busybox = await busyboxLayer(path.join(s.dir, 'busybox.tar'));
-    s.registry = await HttpRegistry.start(path.join(s.dir, 'registry'));
-    s.pause = await s.registry.pushImage('strata/pause', '1', [busybox], { entrypoint: ['/bin/sh', '-c', FOREVER] });
-    s.image = await s.registry.pushImage('strata/app', '1', [busybox], { cmd: ['/bin/sh', '-c', FOREVER] });
-    s.snap = new SnapshotterProcess(path.join(s.dir, 'snapshotter'), { args: ['--default-size-limit', '48M'] });
-    await mkdir(s.snap.dir, { recursive: true });
-    await s.snap.start();
-    s.ctrd = await TestContainerd.start({
-      proxyPlugins: { strata: { address: s.snap.socket, root: s.snap.root } },
-      cri: { snapshotter: 'strata', sandboxImage: s.pause.ref, extraToml: s.registry.criMirrorToml() },
-    });
-    s.cri = new CriClient(s.ctrd.address);
+    s.node = await CriNode.start(s.dir, { appRun: { cmd: ['/bin/sh', '-c', FOREVER] }, snapshotterArgs: ['--default-size-limit', '48M'] });
   });
 
   after(async () => {
-    s.cri?.close();
-    await s.ctrd?.stop({ allowLeftoverMounts: true });
-    await s.snap?.kill('SIGTERM');
-    await s.registry?.stop();
+    await s.node?.stop();
     if (s.dir) {
       unmountAllUnder(s.dir);
       await rm(s.dir, { recursive: true, force: true });
@@ -69,33 +50,33 @@ describe('size limits on a Kubernetes node (containerd 1.7 CRI)', { skip: needCo
       annotations: { 'containerd.io/snapshot/max-size': String(96 * MiB) },
       linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
     };
-    const { pod_sandbox_id: sandboxId } = await s.cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config: sandboxConfig });
-    await s.cri.image('PullImage', { image: { image: s.image.ref } });
+    const { pod_sandbox_id: sandboxId } = await s.node.cri.runtime<{ pod_sandbox_id: string }>('RunPodSandbox', { config: sandboxConfig });
+    await s.node.cri.image('PullImage', { image: { image: s.node.image.ref } });
     const config = {
       metadata: { name: 'app', attempt: 0 },
-      image: { image: s.image.ref },
+      image: { image: s.node.image.ref },
       log_path: 'app.log',
       linux: { security_context: { namespace_options: { network: 'NODE', pid: 'CONTAINER', ipc: 'POD' } } },
     };
-    const { container_id: containerId } = await s.cri.runtime<{ container_id: string }>('CreateContainer', { pod_sandbox_id: sandboxId, config, sandbox_config: sandboxConfig });
-    await s.cri.runtime('StartContainer', { container_id: containerId });
-    assert.deepEqual(limits(s.snap.root), [48 * MiB, 96 * MiB], 'the container has the default, the sandbox its label');
+    const { container_id: containerId } = await s.node.cri.runtime<{ container_id: string }>('CreateContainer', { pod_sandbox_id: sandboxId, config, sandbox_config: sandboxConfig });
+    await s.node.cri.runtime('StartContainer', { container_id: containerId });
+    assert.deepEqual(limits(s.node.snap.root), [48 * MiB, 96 * MiB], 'the container has the default, the sandbox its label');
     let df = '';
     await eventually(async () => {
-      const r = await s.cri.execSync(containerId, ['sh', '-c', 'df -k / | tail -1']);
+      const r = await s.node.cri.execSync(containerId, ['sh', '-c', 'df -k / | tail -1']);
       assert.equal(r.exitCode, 0, r.stderr);
       df = r.stdout;
     }, 20_000);
     const size = Number(df.trim().split(/\s+/)[1]) * 1024;
     assert.ok(size <= 48 * MiB && size > 0.8 * 48 * MiB, `df / in the container shows ${size} bytes`);
 
-    await s.cri.runtime('StopContainer', { container_id: containerId, timeout: 10 });
-    await s.cri.runtime('RemoveContainer', { container_id: containerId });
-    await s.cri.runtime('StopPodSandbox', { pod_sandbox_id: sandboxId });
-    await s.cri.runtime('RemovePodSandbox', { pod_sandbox_id: sandboxId });
+    await s.node.cri.runtime('StopContainer', { container_id: containerId, timeout: 10 });
+    await s.node.cri.runtime('RemoveContainer', { container_id: containerId });
+    await s.node.cri.runtime('StopPodSandbox', { pod_sandbox_id: sandboxId });
+    await s.node.cri.runtime('RemovePodSandbox', { pod_sandbox_id: sandboxId });
     await eventually(() => {
-      assert.deepEqual(limits(s.snap.root), []);
-      assert.deepEqual(loopDevicesUnder(s.snap.root), []);
+      assert.deepEqual(limits(s.node.snap.root), []);
+      assert.deepEqual(loopDevicesUnder(s.node.snap.root), []);
     }, 30_000);
   });
 });
