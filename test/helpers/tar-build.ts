@@ -3,8 +3,10 @@
  * implementation), with Strata's own TarWriter/readTar, and as chunked async input.
  */
 import { extract, pack, type Header } from 'tar-stream';
-import { readTar } from '../../src/archive/tar/reader';
-import type { HeaderFields, TarEntry } from '../../src/archive/tar/entry';
+import { isZeroBlock } from '../../src/archive/tar/header-decode';
+import { parseNumeric } from '../../src/archive/tar/numbers';
+import { HEADER_ONLY, readTar } from '../../src/archive/tar/reader';
+import { BLOCK, padding, type HeaderFields, type TarEntry } from '../../src/archive/tar/entry';
 import { TarWriter } from '../../src/archive/tar/writer';
 
 /** tar-stream headers with the PAX records it reads and writes as strings. */
@@ -117,22 +119,22 @@ export function byteString(bytes: Buffer): string {
 /**
  * dockerdPieces cuts a tar where dockerd's ApplyDiff body has its HTTP chunks: tar-split passes on
  * each read of Go's tar reader, so there is a chunk per header block, per 32 KiB of file data and
- * per padding. The pieces always add up to the tar; a size this does not parse (base-256, a PAX
- * override) only moves where the cuts fall.
+ * per padding. The pieces always add up to the tar; a PAX size override only moves where the
+ * cuts fall.
  */
 export function dockerdPieces(tar: Buffer): Buffer[] {
   const pieces: Buffer[] = [];
   let off = 0;
-  while (off + 512 <= tar.length) {
-    const header = tar.subarray(off, off + 512);
+  while (off + BLOCK <= tar.length) {
+    const header = tar.subarray(off, off + BLOCK);
     pieces.push(header);
-    off += 512;
-    if (header.every((b) => b === 0)) continue;
-    const size = parseInt(header.toString('latin1', 124, 136).replace(/\0.*$/, '').trim() || '0', 8) || 0;
-    const stored = Math.min('125'.includes(String.fromCharCode(header[156]!)) ? 0 : size, tar.length - off);
+    off += BLOCK;
+    if (isZeroBlock(header)) continue;
+    const size = HEADER_ONLY.has(String.fromCharCode(header[156]!)) ? 0 : parseNumeric(header, 124, 12, 'size');
+    const stored = Math.min(size, tar.length - off);
     for (let p = 0; p < stored; p += 32768) pieces.push(tar.subarray(off + p, off + Math.min(stored, p + 32768)));
     off += stored;
-    const pad = Math.min((512 - (stored % 512)) % 512, tar.length - off);
+    const pad = Math.min(padding(stored), tar.length - off);
     if (pad > 0) pieces.push(tar.subarray(off, off + pad));
     off += pad;
   }

@@ -161,7 +161,8 @@ async function readSparseDetails(src: ByteSource, raw: RawHeader, entry: TarEntr
   return stored - consumed;
 }
 
-const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6']);
+/** HEADER_ONLY are the type flags whose entries store no data, whatever their size field says (as in Go's reader). */
+export const HEADER_ONLY: ReadonlySet<string> = new Set(['1', '2', '3', '4', '5', '6']);
 
 function cut(buf: Buffer): string {
   const end = buf.indexOf(0);
